@@ -1,0 +1,64 @@
+import pytest
+
+from translate import config
+from translate.models.cyclegan import CycleGANConfig
+from translate.models.pix2pix import Pix2PixConfig
+
+
+def test_model_defaults_are_the_papers():
+    p = config.load(None, ["model.name=pix2pix"]).model
+    assert isinstance(p, Pix2PixConfig)
+    assert (p.generator, p.discriminator, p.norm, p.dropout, p.gan_mode, p.lambda_l1) == (
+        "unet_256", "patch", "batch", True, "vanilla", 100.0)
+    c = config.load(None, ["model.name=cyclegan"]).model
+    assert isinstance(c, CycleGANConfig)
+    assert (c.generator, c.norm, c.gan_mode, c.lambda_a, c.lambda_identity, c.pool_size) == (
+        "resnet_9blocks", "instance", "lsgan", 10.0, 0.5, 50)
+    assert (c.lr, c.beta1) == (2e-4, 0.5)
+
+
+def test_overrides_are_typed_and_nested(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: {name: cyclegan, ngf: 32}\ntrain: {max_steps: 100}\n")
+    cfg = config.load(recipe, ["train.max_steps=10", "model.tricks.ema_decay=0.999", "model.lambda_a=5",
+                               "data.direction=BtoA", "data.flip=false"])
+    assert cfg.train.max_steps == 10 and cfg.model.ngf == 32
+    assert cfg.model.tricks.ema_decay == 0.999
+    assert cfg.model.lambda_a == 5.0 and isinstance(cfg.model.lambda_a, float)
+    assert cfg.data.direction == "BtoA" and cfg.data.flip is False
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.max_step=10", "train.max_step"),
+    ("model.tricks.nope=1", "model.tricks.nope"),
+    ("bogus.key=1", "bogus"),
+    ("train.max_steps=ten", "train.max_steps must be int"),
+    ("train.max_steps=1.5", "train.max_steps must be int"),
+    ("data.flip=3", "data.flip must be bool"),
+    ("model.name=stylegan", "model.name must be one of"),
+    ("novalue", "must look like"),
+])
+def test_bad_keys_and_values_are_errors(override, message):
+    base = [] if override.startswith("model.name") else ["model.name=pix2pix"]
+    with pytest.raises(config.ConfigError, match=message.replace(".", r"\.")):
+        config.load(None, [*base, override])
+
+
+def test_presets_apply_before_overrides(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: {name: pix2pix}\npresets:\n  cpu: [model.ngf=8, train.max_steps=7]\n")
+    cfg = config.load(recipe, ["train.max_steps=3"], preset="cpu")
+    assert cfg.model.ngf == 8 and cfg.train.max_steps == 3
+    with pytest.raises(config.ConfigError, match="no preset 'gpu'"):
+        config.load(recipe, preset="gpu")
+
+
+def test_missing_recipe_names_the_path(tmp_path):
+    with pytest.raises(config.ConfigError, match="nothere.yaml"):
+        config.load(tmp_path / "nothere.yaml")
+
+
+def test_save_then_load_round_trips(tmp_path):
+    cfg = config.load(None, ["model.name=cyclegan", "model.tricks.diffaugment=color,translation"])
+    config.save(cfg, tmp_path / "config.yaml")
+    assert config.load(tmp_path / "config.yaml") == cfg

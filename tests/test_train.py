@@ -1,0 +1,124 @@
+"""End-to-end runs of THE loop on tiny generated data: outputs, resume after kill -9, DDP, mixed precision."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from translate import config
+from translate.checkpoint import load_generator, read_export_config
+from translate.train import train
+
+TINY = ["model.ngf=4", "model.ndf=4", "data.load_size=36", "data.crop_size=32", "data.batch_size=2",
+        "data.num_workers=0", "train.log_every=1", "train.sample_every=2", "train.checkpoint_every=2",
+        "train.max_steps=4", "train.decay_steps=2"]
+PIX2PIX = ["model.name=pix2pix", "model.generator=resnet_6blocks", *TINY]
+CYCLEGAN = ["model.name=cyclegan", "model.generator=resnet_6blocks", "model.pool_size=3", *TINY]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_pix2pix_run_writes_config_metrics_samples_checkpoints_export(aligned_root, tmp_path):
+    run = tmp_path / "run"
+    export = train(config.load(None, [*PIX2PIX, f"data.root={aligned_root}"]), run)
+    assert config.load(run / "config.yaml").train.max_steps == 4
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert {"loss_D", "loss_G_GAN", "loss_G_L1", "lr_G", "lr_D", "sec_per_step", "images_per_s"} <= set(records[-1])
+    assert records[0]["lr_G"] == pytest.approx(2e-4) and records[-1]["lr_G"] < records[0]["lr_G"]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_00000002.png", "step_00000004.png"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_00000002", "step_00000004"]
+    assert list((run / "logs").rglob("events.out.tfevents*")), "TensorBoard tracker wrote nothing"
+    description = read_export_config(export)
+    assert description["nets"]["G"]["arch"] == "resnet_6blocks"
+    assert description["nets"]["G"]["inference_mode"] == "train"  # pix2pix paper: dropout and batch stats at test
+    generator = load_generator(export)
+    assert generator.training
+    assert generator(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def test_existing_run_is_not_overwritten_without_resume(aligned_root, tmp_path):
+    cfg = config.load(None, [*PIX2PIX, f"data.root={aligned_root}", "train.max_steps=2"])
+    train(cfg, tmp_path / "run")
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(cfg, tmp_path / "run")
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(cfg, tmp_path / "other", resume=True)
+
+
+KILL_AFTER_FIRST_CHECKPOINT = """
+import os, signal, sys
+import translate.train as loop
+save = loop.save_checkpoint
+def save_then_die(*args, **kwargs):
+    save(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+loop.save_checkpoint = save_then_die
+from translate.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("model, root_fixture, extra", [
+    (PIX2PIX, "aligned_root", ["model.tricks.label_flip_prob=0.3", "model.tricks.instance_noise=0.1",
+                               "model.tricks.instance_noise_steps=3"]),
+    (CYCLEGAN, "unaligned_root", ["model.tricks.diffaugment=color,translation,cutout", "model.tricks.ema_decay=0.9"]),
+])
+def test_resume_after_kill_equals_uninterrupted(model, root_fixture, extra, tmp_path, request):
+    root = request.getfixturevalue(root_fixture)
+    overrides = [*model, *extra, f"data.root={root}", "train.max_steps=6", "train.checkpoint_every=3"]
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("{}\n")
+    uninterrupted = train(config.load(recipe, overrides), tmp_path / "straight")
+
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_FIRST_CHECKPOINT, "train", str(recipe), *overrides,
+                             "--run-dir", str(tmp_path / "resumed")], cwd=REPO, capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()) == ["step_00000003"]
+    assert not (tmp_path / "resumed" / "export").exists()
+    resumed = train(config.load(recipe, overrides), tmp_path / "resumed", resume=True)
+
+    for weights in sorted(p.name for p in uninterrupted.glob("*.safetensors")):
+        a, b = load_file(uninterrupted / weights), load_file(resumed / weights)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), f"{weights}:{key} differs after resume"
+    steps = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_cyclegan_bf16_mixed_precision_trains(unaligned_root, tmp_path):
+    export = train(config.load(None, [*CYCLEGAN, f"data.root={unaligned_root}", "train.mixed_precision=bf16",
+                                      "train.max_steps=2", "train.channels_last=true"]), tmp_path / "run")
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(torch.isfinite(torch.tensor(v)) for r in records for k, v in r.items() if k.startswith("loss"))
+    assert set(read_export_config(export)["nets"]) == {"G_AB", "G_BA"}
+    weights = load_file(export / "G_AB.safetensors")
+    assert all(t.dtype == torch.float32 for t in weights.values())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks CPU DDP; on a GPU machine --multi_gpu uses the GPUs")
+def test_two_process_ddp_on_cpu(unaligned_root, tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("{}\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # `accelerate launch --cpu --num_processes 2` runs ONE process unless MPI is set up; on a machine without GPUs
+    # --multi_gpu starts torchrun-style workers that Accelerate runs as MULTI_CPU DDP over gloo.
+    done = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                           "-m", "translate", "train", str(recipe), *CYCLEGAN, f"data.root={unaligned_root}",
+                           "train.max_steps=3", "--run-dir", str(tmp_path / "run")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3]  # main process logs once per step
+    assert records[-1]["images_per_s"] > 0
+    checkpoint = tmp_path / "run" / "checkpoints" / "step_00000003"
+    assert (checkpoint / "random_states_1.pkl").exists(), "the second rank never ran"
+    g = load_generator(tmp_path / "run" / "export", net="G_AB")
+    assert g(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)

@@ -1,0 +1,100 @@
+"""Self-describing exports (config.json + one .safetensors per net) and import of reference-format .pth weights.
+
+An export folder is all inference needs: `load_generator(export_dir)` rebuilds the architecture, loads the weights
+and sets the mode the model is meant to run in, with no training flag repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from translate.backbones import build_generator
+
+EXPORT_FORMAT = 1
+CONFIG_NAME = "config.json"
+
+
+def export(export_dir: str | Path, nets: dict, config) -> Path:
+    """Write `nets` ({name: (module, spec)}) and their description; replaces an older export only when complete."""
+    export_dir = Path(export_dir)
+    tmp = export_dir.with_name(f".{export_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, (net, _) in nets.items():
+        tensors = {k: v.detach().to("cpu", memory_format=torch.contiguous_format).clone()
+                   for k, v in net.state_dict().items()}
+        save_file(tensors, str(tmp / f"{name}.safetensors"))
+    training = config.to_dict() if dataclasses.is_dataclass(config) else config
+    description = {
+        "format": EXPORT_FORMAT,
+        "model": training["model"]["name"],
+        "nets": {name: spec for name, (_, spec) in nets.items()},
+        "preprocess": {"load_size": training["data"]["load_size"], "crop_size": training["data"]["crop_size"],
+                       "direction": training["data"]["direction"], "mean": 0.5, "std": 0.5},
+        "training_config": training,
+    }
+    (tmp / CONFIG_NAME).write_text(json.dumps(description, indent=2))
+    old = export_dir.with_name(f".{export_dir.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if export_dir.exists():
+        export_dir.rename(old)
+    tmp.rename(export_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return export_dir
+
+
+def read_export_config(export_dir: str | Path) -> dict:
+    path = Path(export_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{export_dir} is not an export folder: {CONFIG_NAME} is missing")
+    description = json.loads(path.read_text())
+    if description.get("format") != EXPORT_FORMAT:
+        raise ValueError(f"{path}: unsupported export format {description.get('format')!r}")
+    return description
+
+
+def load_generator(export_dir: str | Path, net: str | None = None, device: str | torch.device = "cpu",
+                   mode: str | None = None) -> nn.Module:
+    """Rebuild an exported generator; `net` may be omitted when the export holds one; `mode` overrides eval/train."""
+    description = read_export_config(export_dir)
+    generators = [k for k, spec in description["nets"].items() if spec["role"] == "generator"]
+    if net is None:
+        if len(generators) != 1:
+            raise ValueError(f"{export_dir} holds generators {generators}; choose one with net=")
+        net = generators[0]
+    if net not in generators:
+        raise ValueError(f"{export_dir} has no generator {net!r}; it holds {generators}")
+    spec = description["nets"][net]
+    module = build_generator(spec["arch"], spec["in_channels"], spec["out_channels"], **spec["kwargs"])
+    module.load_state_dict(load_file(str(Path(export_dir) / f"{net}.safetensors")))
+    module.train((mode or spec["inference_mode"]) == "train")
+    return module.to(device)
+
+
+def load_reference_generator(path: str | Path, arch: str, norm: str = "instance", in_channels: int = 3,
+                             out_channels: int = 3, ngf: int = 64, dropout: bool = False) -> nn.Module:
+    """Load a pytorch-CycleGAN-and-pix2pix generator file (e.g. latest_net_G_A.pth) into our architecture.
+
+    Key mapping: our generators keep the reference's module hierarchy, so keys are identical except that a leading
+    `module.` (DataParallel) is stripped and InstanceNorm running statistics that old checkpoints carry are
+    dropped (the reference's own test script does the same). Loaded with weights_only=True: no code runs.
+    """
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    module = build_generator(arch, in_channels, out_channels, ngf=ngf, norm=norm, dropout=dropout)
+    module.load_state_dict(reference_state_dict(state, module))
+    return module
+
+
+def reference_state_dict(state: dict, module: nn.Module) -> dict:
+    """Map a reference-format state dict onto `module`'s keys (see load_reference_generator)."""
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    ours = module.state_dict()
+    stats = ("running_mean", "running_var", "num_batches_tracked")
+    return {k: v for k, v in state.items() if k in ours or not k.endswith(stats)}

@@ -1,0 +1,157 @@
+"""Typed run configuration: `load(recipe.yaml, ["train.max_steps=10", ...])`.
+
+Three sections: `data`, `model` (a model's own Config dataclass, chosen by `model.name`, holding the paper's
+defaults) and `train`. Every key is checked against the dataclasses: an unknown key or a value of the wrong type is
+an error that names the key, never silently ignored. The resolved config is what a run saves next to its results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe or override that does not fit the configuration schema."""
+
+
+@dataclass
+class DataConfig:
+    """Where images come from and how they are cropped; defaults are the reference's (286 -> random 256 crop)."""
+
+    root: str = ""
+    phase: str = "train"
+    direction: str = "AtoB"  # AtoB or BtoA: which side of a pair (or which domain) is the input
+    load_size: int = 286
+    crop_size: int = 256
+    preprocess: str = "resize_and_crop"  # resize_and_crop | crop | scale_width_and_crop | none
+    flip: bool = True
+    batch_size: int = 1
+    num_workers: int = 4
+
+
+@dataclass
+class TrainConfig:
+    """The loop's schedule, counted in optimisation steps (never epochs)."""
+
+    max_steps: int = 200_000
+    decay_steps: int = 100_000  # learning rate constant, then linear to zero over the last decay_steps
+    seed: int = 0
+    mixed_precision: str = "no"  # no | fp16 | bf16
+    channels_last: bool = False
+    log_every: int = 50
+    sample_every: int = 1000
+    checkpoint_every: int = 5000
+    keep_checkpoints: int = 2
+
+
+@dataclass
+class Config:
+    data: DataConfig
+    model: Any  # the Config dataclass of the model named by model.name
+    train: TrainConfig
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def load(path: str | Path | None = None, overrides: typing.Sequence[str] = (), preset: str | None = None) -> Config:
+    """Read a recipe YAML (or start from defaults), apply a named preset, then dotted `key=value` overrides.
+
+    A recipe may hold `presets: {name: [key=value, ...]}` (e.g. a small CPU version of the paper settings).
+    """
+    raw: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"recipe not found: {path}")
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: a recipe must be a mapping with sections data/model/train")
+    presets = raw.pop("presets", None) or {}
+    if preset is not None:
+        if preset not in presets:
+            raise ConfigError(f"{path}: no preset {preset!r}; it has {sorted(presets) or 'none'}")
+        overrides = [*presets[preset], *overrides]
+    for item in overrides:
+        _apply_override(raw, item)
+    return from_dict(raw)
+
+
+def from_dict(raw: dict) -> Config:
+    from translate.models import MODELS  # models import config; import here to keep the dependency one-way
+
+    unknown = set(raw) - {"data", "model", "train"}
+    if unknown:
+        raise ConfigError(f"unknown section(s) {sorted(unknown)}; valid: data, model, train")
+    model_raw = dict(raw.get("model") or {})
+    name = model_raw.get("name")
+    if name not in MODELS:
+        raise ConfigError(f"model.name must be one of {sorted(MODELS)}, got {name!r}")
+    return Config(
+        data=_build(DataConfig, raw.get("data") or {}, "data"),
+        model=_build(MODELS[name].config, model_raw, "model"),
+        train=_build(TrainConfig, raw.get("train") or {}, "train"),
+    )
+
+
+def save(config: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _apply_override(raw: dict, item: str) -> None:
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {item!r} must look like section.key=value")
+    *parents, leaf = key.strip().split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {item!r}: {part} is not a section")
+    node[leaf] = yaml.safe_load(text) if text.strip() else ""
+
+
+def _build(cls, values: dict, where: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a mapping, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(where + '.' + k for k in unknown)}; valid: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in values.items()}
+    return cls(**kwargs)
+
+
+def _coerce(kind, value, where: str):
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value or {}, where)
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        kind = next(k for k in options if k is not type(None))
+        origin = typing.get_origin(kind)
+    if origin in (list, tuple):
+        (item_kind, *_) = typing.get_args(kind) or (Any,)
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return origin(_coerce(item_kind, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if kind is Any:
+        return value
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where} must be {kind.__name__}, got {value!r}")
+    return value
+

@@ -1,0 +1,57 @@
+"""The adversarial half of a GAN step, shared by pix2pix and CycleGAN, with the optional stabilisers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from translate import losses
+from translate.data.diffaugment import diff_augment
+
+
+@dataclass
+class GanTricks:
+    """Stabilisers from the GAN literature; each is off unless a recipe turns it on."""
+
+    real_label: float = 1.0  # one-sided label smoothing (Salimans et al. 2016), e.g. 0.9
+    label_flip_prob: float = 0.0  # swap a sample's real/fake targets with this probability
+    instance_noise: float = 0.0  # sigma of Gaussian noise on D inputs (Sonderby et al. 2017), annealed to 0
+    instance_noise_steps: int = 0  # ... over this many steps
+    d_steps: int = 1  # discriminator updates per generator update (on the same batch, fresh fakes)
+    diffaugment: str = ""  # DiffAugment policy on real and fake D inputs, e.g. "color,translation,cutout"
+    r1_gamma: float = 0.0  # R1 penalty on real inputs (Mescheder et al. 2018)
+    gp_weight: float = 10.0  # WGAN-GP penalty weight, used when gan_mode is wgangp
+    ema_decay: float = 0.0  # > 0: keep an EMA of generator weights and export it
+
+
+def discriminator_input(x: torch.Tensor, tricks: GanTricks, step: int) -> torch.Tensor:
+    """What D sees: augmented (DiffAugment, same op for real and fake) and noised (instance noise)."""
+    if tricks.diffaugment:
+        x = diff_augment(x, tricks.diffaugment)
+    return losses.instance_noise(x, tricks.instance_noise, step, tricks.instance_noise_steps)
+
+
+def discriminator_loss(D, real, fake, gan_mode: str, tricks: GanTricks, step: int) -> torch.Tensor:
+    """D's loss on one real and one (detached) fake batch, fake first as in the reference."""
+    fake_in = discriminator_input(fake.detach(), tricks, step)
+    real_in = discriminator_input(real, tricks, step)
+    if tricks.r1_gamma:
+        real_in = real_in.detach().requires_grad_(True)
+    fake_logits = D(fake_in)
+    real_logits = D(real_in)
+    if gan_mode in ("vanilla", "lsgan"):
+        real_target, fake_target = losses.smoothed_labels(real_logits, tricks.real_label, tricks.label_flip_prob)
+        loss = losses.discriminator_loss(gan_mode, real_logits, fake_logits, real_target, fake_target)
+    else:
+        loss = losses.discriminator_loss(gan_mode, real_logits, fake_logits)
+    if gan_mode == "wgangp":
+        loss = loss + losses.gradient_penalty(D, real_in.detach(), fake_in.detach(), weight=tricks.gp_weight)
+    if tricks.r1_gamma:
+        loss = loss + losses.r1_penalty(real_logits, real_in, tricks.r1_gamma)
+    return loss
+
+
+def generator_loss(D, fake, gan_mode: str, tricks: GanTricks, step: int) -> torch.Tensor:
+    """G's adversarial loss through a frozen D (D's parameters get no gradient)."""
+    return losses.generator_loss(gan_mode, D(discriminator_input(fake, tricks, step)))

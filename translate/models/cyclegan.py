@@ -1,0 +1,139 @@
+"""CycleGAN (Zhu, Park, Isola, Efros, ICCV 2017): two generators, two PatchGAN Ds, cycle + identity losses, pools.
+
+Names: G_AB maps domain A to B (the reference's netG_A), G_BA maps B to A (netG_B); D_B judges domain-B images
+(the reference's netD_A), D_A judges domain-A images (netD_B).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+
+import torch
+
+from translate import losses
+from translate.backbones import build_discriminator, build_generator
+from translate.data import UnpairedDataset
+from translate.models import adversarial
+from translate.models.adversarial import GanTricks
+from translate.models.common import EMA, ImagePool, adam, set_requires_grad
+from translate.models.export_spec import generator_spec
+from translate.models.pix2pix import discriminator_kwargs
+
+
+@dataclass
+class CycleGANConfig:
+    """The paper's and reference implementation's defaults (horse2zebra, monet2photo, ...)."""
+
+    name: str = "cyclegan"
+    generator: str = "resnet_9blocks"
+    ngf: int = 64
+    norm: str = "instance"
+    dropout: bool = False
+    discriminator: str = "patch"
+    ndf: int = 64
+    n_layers_d: int = 3
+    spectral_norm: bool = False
+    minibatch_std: bool = False
+    init_type: str = "normal"
+    init_gain: float = 0.02
+    gan_mode: str = "lsgan"
+    lambda_a: float = 10.0  # cycle A -> B -> A
+    lambda_b: float = 10.0  # cycle B -> A -> B
+    lambda_identity: float = 0.5  # identity loss weight, relative to lambda_a / lambda_b (paper sec. 5.2)
+    pool_size: int = 50
+    lr: float = 2e-4
+    beta1: float = 0.5
+    channels_a: int = 3
+    channels_b: int = 3
+    inference_mode: str = "eval"
+    tricks: GanTricks = field(default_factory=GanTricks)
+
+
+class CycleGAN:
+    def __init__(self, cfg: CycleGANConfig):
+        if cfg.lambda_identity > 0 and cfg.channels_a != cfg.channels_b:
+            raise ValueError("model.lambda_identity > 0 needs channels_a == channels_b (G_AB is fed B images)")
+        self.cfg = cfg
+        g_kw = dict(ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout, init_type=cfg.init_type,
+                    init_gain=cfg.init_gain)
+        self.raw = {
+            "G_AB": build_generator(cfg.generator, cfg.channels_a, cfg.channels_b, **g_kw),
+            "G_BA": build_generator(cfg.generator, cfg.channels_b, cfg.channels_a, **g_kw),
+            "D_A": build_discriminator(cfg.discriminator, cfg.channels_a, **discriminator_kwargs(cfg)),
+            "D_B": build_discriminator(cfg.discriminator, cfg.channels_b, **discriminator_kwargs(cfg)),
+        }
+        self.nets = dict(self.raw)
+        r = self.raw
+        self.optimizers = {
+            "G": adam(itertools.chain(r["G_AB"].parameters(), r["G_BA"].parameters()), lr=cfg.lr, beta1=cfg.beta1),
+            "D": adam(itertools.chain(r["D_A"].parameters(), r["D_B"].parameters()), lr=cfg.lr, beta1=cfg.beta1),
+        }
+        self.pools = {"A": ImagePool(cfg.pool_size), "B": ImagePool(cfg.pool_size)}
+        self.ema = {k: EMA(r[k], cfg.tricks.ema_decay) for k in ("G_AB", "G_BA")} if cfg.tricks.ema_decay > 0 else {}
+        self.extra_state = {"pool_A": self.pools["A"], "pool_B": self.pools["B"],
+                            **{f"ema_{k}": v for k, v in self.ema.items()}}
+
+    def train_step(self, batch: dict, accelerator, step: int) -> dict[str, float]:
+        cfg, tricks, n = self.cfg, self.cfg.tricks, self.nets
+        real_a, real_b = batch["A"], batch["B"]
+        fake_b = n["G_AB"](real_a)
+        rec_a = n["G_BA"](fake_b)
+        fake_a = n["G_BA"](real_b)
+        rec_b = n["G_AB"](fake_a)
+
+        # Generators: whole discriminators frozen, called unwrapped so DDP never waits for their gradients.
+        set_requires_grad([self.raw["D_A"], self.raw["D_B"]], False)
+        self.optimizers["G"].zero_grad(set_to_none=True)
+        out = {}
+        if cfg.lambda_identity > 0:
+            out["loss_idt_A"] = losses.identity_loss(n["G_AB"](real_b), real_b) * cfg.lambda_b * cfg.lambda_identity
+            out["loss_idt_B"] = losses.identity_loss(n["G_BA"](real_a), real_a) * cfg.lambda_a * cfg.lambda_identity
+        out["loss_G_AB"] = adversarial.generator_loss(self.raw["D_B"], fake_b, cfg.gan_mode, tricks, step)
+        out["loss_G_BA"] = adversarial.generator_loss(self.raw["D_A"], fake_a, cfg.gan_mode, tricks, step)
+        out["loss_cycle_A"] = losses.cycle_loss(rec_a, real_a) * cfg.lambda_a
+        out["loss_cycle_B"] = losses.cycle_loss(rec_b, real_b) * cfg.lambda_b
+        accelerator.backward(sum(out.values()))
+        self.optimizers["G"].step()
+        for name, ema in self.ema.items():
+            ema.update(self.raw[name])
+
+        set_requires_grad([self.raw["D_A"], self.raw["D_B"]], True)
+        pooled_b, pooled_a = self.pools["B"].query(fake_b), self.pools["A"].query(fake_a)
+        for _ in range(tricks.d_steps):
+            self.optimizers["D"].zero_grad(set_to_none=True)
+            loss_d_b = adversarial.discriminator_loss(n["D_B"], real_b, pooled_b, cfg.gan_mode, tricks, step)
+            accelerator.backward(loss_d_b)
+            loss_d_a = adversarial.discriminator_loss(n["D_A"], real_a, pooled_a, cfg.gan_mode, tricks, step)
+            accelerator.backward(loss_d_a)
+            self.optimizers["D"].step()
+        out["loss_D_B"], out["loss_D_A"] = loss_d_b, loss_d_a
+        return {k: v.item() for k, v in out.items()}
+
+    @torch.no_grad()
+    def visuals(self, batch: dict) -> dict[str, torch.Tensor]:
+        g_ab, g_ba = self.raw["G_AB"], self.raw["G_BA"]
+        fake_b, fake_a = g_ab(batch["A"]), g_ba(batch["B"])
+        return {"real_A": batch["A"], "fake_B": fake_b, "rec_A": g_ba(fake_b),
+                "real_B": batch["B"], "fake_A": fake_a, "rec_B": g_ab(fake_a)}
+
+    def export_nets(self) -> dict:
+        cfg = self.cfg
+        channels = {"G_AB": (cfg.channels_a, cfg.channels_b), "G_BA": (cfg.channels_b, cfg.channels_a)}
+        exported = {}
+        for name, (c_in, c_out) in channels.items():
+            net = self.raw[name]
+            if name in self.ema:
+                net = copy.deepcopy(net)
+                self.ema[name].copy_to(net)
+            exported[name] = (net, generator_spec(net, cfg.generator, c_in, c_out, cfg.inference_mode,
+                                                  ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout))
+        return exported
+
+
+def make_dataset(data_cfg, cfg: CycleGANConfig, train: bool = True) -> UnpairedDataset:
+    return UnpairedDataset(data_cfg.root, phase=data_cfg.phase, channels_a=cfg.channels_a,
+                           channels_b=cfg.channels_b, direction=data_cfg.direction, load_size=data_cfg.load_size,
+                           crop_size=data_cfg.crop_size, preprocess=data_cfg.preprocess, flip=data_cfg.flip,
+                           train=train)

@@ -1,0 +1,124 @@
+"""pix2pix (Isola, Zhu, Zhou, Efros, CVPR 2017): conditional GAN, U-Net G, PatchGAN D on (input, output), L1."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+
+from translate import losses
+from translate.backbones import build_discriminator, build_generator
+from translate.data import PairedDataset
+from translate.models import adversarial
+from translate.models.adversarial import GanTricks
+from translate.models.common import EMA, adam, set_requires_grad
+from translate.models.export_spec import generator_spec
+
+
+@dataclass
+class Pix2PixConfig:
+    """The paper's and reference implementation's defaults (facades, edges2handbags, ...)."""
+
+    name: str = "pix2pix"
+    generator: str = "unet_256"
+    ngf: int = 64
+    norm: str = "batch"
+    dropout: bool = True
+    discriminator: str = "patch"
+    ndf: int = 64
+    n_layers_d: int = 3  # 70x70 PatchGAN
+    spectral_norm: bool = False
+    minibatch_std: bool = False
+    init_type: str = "normal"
+    init_gain: float = 0.02
+    gan_mode: str = "vanilla"
+    lambda_l1: float = 100.0
+    lr: float = 2e-4
+    beta1: float = 0.5
+    in_channels: int = 3
+    out_channels: int = 3
+    inference_mode: str = "train"  # paper sec. 3.3: at test time dropout stays on and BN uses batch statistics
+    tricks: GanTricks = field(default_factory=GanTricks)
+
+
+def discriminator_kwargs(cfg) -> dict:
+    """Options every recipe shares for its discriminators; PatchGAN depth only where it applies."""
+    kw = dict(ndf=cfg.ndf, norm=cfg.norm, init_type=cfg.init_type, init_gain=cfg.init_gain)
+    if cfg.discriminator == "patch":
+        kw["n_layers"] = cfg.n_layers_d
+    if cfg.spectral_norm:
+        kw["spectral_norm"] = True
+    if cfg.minibatch_std:
+        kw["minibatch_std"] = True
+    return kw
+
+
+class Pix2Pix:
+    """G: input -> output; D judges the concatenated (input, output) pair patch by patch."""
+
+    def __init__(self, cfg: Pix2PixConfig):
+        self.cfg = cfg
+        generator = build_generator(cfg.generator, cfg.in_channels, cfg.out_channels, ngf=cfg.ngf, norm=cfg.norm,
+                                    dropout=cfg.dropout, init_type=cfg.init_type, init_gain=cfg.init_gain)
+        discriminator = build_discriminator(cfg.discriminator, cfg.in_channels + cfg.out_channels,
+                                            **discriminator_kwargs(cfg))
+        self.raw = {"G": generator, "D": discriminator}  # unwrapped modules: export, EMA, frozen-D forwards
+        self.nets = dict(self.raw)  # replaced by the Accelerate-prepared versions
+        self.optimizers = {
+            "G": adam(generator.parameters(), lr=cfg.lr, beta1=cfg.beta1),
+            "D": adam(discriminator.parameters(), lr=cfg.lr, beta1=cfg.beta1),
+        }
+        self.ema = {"G": EMA(generator, cfg.tricks.ema_decay)} if cfg.tricks.ema_decay > 0 else {}
+        self.extra_state = {f"ema_{k}": v for k, v in self.ema.items()}
+
+    def train_step(self, batch: dict, accelerator, step: int) -> dict[str, float]:
+        cfg, tricks = self.cfg, self.cfg.tricks
+        G, D = self.nets["G"], self.nets["D"]
+        real_a, real_b = batch["A"], batch["B"]
+        fake_b = G(real_a)
+
+        set_requires_grad(self.raw["D"], True)
+        for k in range(tricks.d_steps):
+            if k:
+                with torch.no_grad():
+                    fake_b_d = G(real_a)
+            else:
+                fake_b_d = fake_b
+            self.optimizers["D"].zero_grad(set_to_none=True)
+            loss_d = adversarial.discriminator_loss(
+                D, torch.cat([real_a, real_b], 1), torch.cat([real_a, fake_b_d], 1), cfg.gan_mode, tricks, step)
+            accelerator.backward(loss_d)
+            self.optimizers["D"].step()
+
+        set_requires_grad(self.raw["D"], False)
+        self.optimizers["G"].zero_grad(set_to_none=True)
+        loss_g_gan = adversarial.generator_loss(self.raw["D"], torch.cat([real_a, fake_b], 1), cfg.gan_mode, tricks,
+                                                step)
+        loss_g_l1 = losses.l1_loss(fake_b, real_b) * cfg.lambda_l1
+        accelerator.backward(loss_g_gan + loss_g_l1)
+        self.optimizers["G"].step()
+        for name, ema in self.ema.items():
+            ema.update(self.raw[name])
+        return {"loss_D": loss_d.item(), "loss_G_GAN": loss_g_gan.item(), "loss_G_L1": loss_g_l1.item()}
+
+    @torch.no_grad()
+    def visuals(self, batch: dict) -> dict[str, torch.Tensor]:
+        return {"input": batch["A"], "output": self.raw["G"](batch["A"]), "target": batch["B"]}
+
+    def export_nets(self) -> dict:
+        cfg = self.cfg
+        net = self.raw["G"]
+        if "G" in self.ema:
+            net = copy.deepcopy(net)
+            self.ema["G"].copy_to(net)
+        spec = generator_spec(net, cfg.generator, cfg.in_channels, cfg.out_channels, cfg.inference_mode,
+                              ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout)
+        return {"G": (net, spec)}
+
+
+def make_dataset(data_cfg, cfg: Pix2PixConfig, train: bool = True) -> PairedDataset:
+    return PairedDataset(data_cfg.root, phase=data_cfg.phase, channels_a=cfg.in_channels,
+                         channels_b=cfg.out_channels, direction=data_cfg.direction, load_size=data_cfg.load_size,
+                         crop_size=data_cfg.crop_size, preprocess=data_cfg.preprocess, flip=data_cfg.flip,
+                         train=train)
