@@ -26,6 +26,8 @@ class DataConfig:
     """Where images come from and how they are cropped; defaults are the reference's (286 -> random 256 crop)."""
 
     root: str = ""
+    source: str = ""  # domain adaptation (DANN, DTN): source-domain folder (labeled: ROOT/<class>/<image>)
+    target: str = ""  # ... and target-domain folder (labels, if any, unused in training)
     phase: str = "train"
     direction: str = "AtoB"  # AtoB or BtoA: which side of a pair (or which domain) is the input
     load_size: int = 286

@@ -23,7 +23,7 @@ from translate import checkpoint
 from translate import config as config_lib
 from translate.data import build_loader
 from translate.models import MODELS
-from translate.models.common import StepCounter, linear_decay_lambda
+from translate.models.common import Progress, StepCounter, linear_decay_lambda
 from translate.samples import save_sample_grid, side_effect_free
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     while counter.step < cfg.train.max_steps:
         batch = _to_device(next(batches), accelerator.device, memory_format)
         lrs = {f"lr_{name}": scheduler.get_last_lr()[0] for name, scheduler in schedulers.items()}
-        losses = model.train_step(batch, accelerator, counter.step)
+        losses = model.train_step(batch, accelerator, Progress(counter.step, cfg.train.max_steps))
         for scheduler in schedulers.values():
             scheduler.step()
         counter.step += 1
@@ -97,7 +97,9 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
             progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()})
         if accelerator.is_main_process and (step % cfg.train.sample_every == 0 or step == cfg.train.max_steps):
             with side_effect_free(model.raw.values()):
-                save_sample_grid(model.visuals(batch), run_dir / "samples" / f"step_{step:08d}.png")
+                visuals = model.visuals(batch)
+                if visuals:  # a classifier has nothing to show
+                    save_sample_grid(visuals, run_dir / "samples" / f"step_{step:08d}.png")
         if step % cfg.train.checkpoint_every == 0 or step == cfg.train.max_steps:
             save_checkpoint(accelerator, run_dir, step, cfg.train.keep_checkpoints)
     progress.close()
@@ -142,8 +144,13 @@ def save_checkpoint(accelerator: Accelerator, run_dir: Path, step: int, keep: in
 
 
 def _to_device(batch: dict, device, memory_format) -> dict:
-    return {k: v.to(device, non_blocking=True, memory_format=memory_format) if torch.is_tensor(v) else v
-            for k, v in batch.items()}
+    moved = {}
+    for key, value in batch.items():
+        if torch.is_tensor(value):
+            layout = memory_format if value.dim() == 4 else torch.contiguous_format  # images only; not labels
+            value = value.to(device, non_blocking=True, memory_format=layout)
+        moved[key] = value
+    return moved
 
 
 def _log_metrics(accelerator: Accelerator, run_dir: Path, record: dict) -> None:

@@ -4,6 +4,8 @@ register_for_checkpointing saves and restores it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Callable, Iterable
 
 import torch
@@ -147,3 +149,15 @@ class StepCounter:
 
     def load_state_dict(self, state: dict) -> None:
         self.step = int(state["step"])
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where training stands, handed to train_step: annealing (instance noise) and DANN's GRL schedule need it."""
+
+    step: int  # steps completed before this one
+    total: int  # train.max_steps
+
+    @property
+    def fraction(self) -> float:
+        return self.step / max(self.total, 1)

@@ -17,7 +17,7 @@ from translate.backbones import build_discriminator, build_generator
 from translate.data import UnpairedDataset
 from translate.models import adversarial
 from translate.models.adversarial import GanTricks
-from translate.models.common import EMA, ImagePool, adam, set_requires_grad
+from translate.models.common import EMA, ImagePool, Progress, adam, set_requires_grad
 from translate.models.export_spec import generator_spec
 from translate.models.pix2pix import discriminator_kwargs
 
@@ -75,8 +75,8 @@ class CycleGAN:
         self.extra_state = {"pool_A": self.pools["A"], "pool_B": self.pools["B"],
                             **{f"ema_{k}": v for k, v in self.ema.items()}}
 
-    def train_step(self, batch: dict, accelerator, step: int) -> dict[str, float]:
-        cfg, tricks, n = self.cfg, self.cfg.tricks, self.nets
+    def train_step(self, batch: dict, accelerator, progress: Progress) -> dict[str, float]:
+        cfg, tricks, n, step = self.cfg, self.cfg.tricks, self.nets, progress.step
         real_a, real_b = batch["A"], batch["B"]
         fake_b = n["G_AB"](real_a)
         rec_a = n["G_BA"](fake_b)

@@ -12,7 +12,7 @@ from translate.backbones import build_discriminator, build_generator
 from translate.data import PairedDataset
 from translate.models import adversarial
 from translate.models.adversarial import GanTricks
-from translate.models.common import EMA, adam, set_requires_grad
+from translate.models.common import EMA, Progress, adam, set_requires_grad
 from translate.models.export_spec import generator_spec
 
 
@@ -72,8 +72,8 @@ class Pix2Pix:
         self.ema = {"G": EMA(generator, cfg.tricks.ema_decay)} if cfg.tricks.ema_decay > 0 else {}
         self.extra_state = {f"ema_{k}": v for k, v in self.ema.items()}
 
-    def train_step(self, batch: dict, accelerator, step: int) -> dict[str, float]:
-        cfg, tricks = self.cfg, self.cfg.tricks
+    def train_step(self, batch: dict, accelerator, progress: Progress) -> dict[str, float]:
+        cfg, tricks, step = self.cfg, self.cfg.tricks, progress.step
         G, D = self.nets["G"], self.nets["D"]
         real_a, real_b = batch["A"], batch["B"]
         fake_b = G(real_a)
