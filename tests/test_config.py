@@ -62,3 +62,18 @@ def test_save_then_load_round_trips(tmp_path):
     cfg = config.load(None, ["model.name=cyclegan", "model.tricks.diffaugment=color,translation"])
     config.save(cfg, tmp_path / "config.yaml")
     assert config.load(tmp_path / "config.yaml") == cfg
+
+
+def test_cli_accepts_overrides_before_and_after_options(tmp_path, monkeypatch):
+    import translate.train
+    from translate import cli
+
+    seen = {}
+    monkeypatch.setattr(translate.train, "train", lambda cfg, run_dir, resume: seen.update(cfg=cfg, run=run_dir))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: {name: pix2pix}\npresets:\n  cpu: [model.ngf=8]\n")
+    assert cli.main(["train", str(recipe), "train.seed=3", "--preset", "cpu", "train.max_steps=5",
+                     "--run-dir", str(tmp_path / "run")]) == 0
+    assert (seen["cfg"].train.seed, seen["cfg"].train.max_steps, seen["cfg"].model.ngf) == (3, 5, 8)
+    with pytest.raises(SystemExit):
+        cli.main(["train", str(recipe), "--bogus"])
