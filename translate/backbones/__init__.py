@@ -9,6 +9,8 @@ from .discriminators import (
     PixelDiscriminator,
     build_discriminator,
 )
+from .encoders import ENCODERS, build_encoder, encoder_normalization, freeze
+from .digit_nets import DTNGenerator, EncoderClassifier, build_feature_encoder
 from .generators import (
     GENERATORS,
     ResnetBlock,
@@ -21,6 +23,7 @@ from .layers import GradientReversal, MinibatchStd, init_weights, norm_layer, us
 
 __all__ = [
     "DISCRIMINATORS",
+    "ENCODERS",
     "GENERATORS",
     "ClassDiscriminator",
     "DomainClassifier",
@@ -33,7 +36,10 @@ __all__ = [
     "UnetGenerator",
     "UnetSkipConnectionBlock",
     "build_discriminator",
+    "build_encoder",
     "build_generator",
+    "encoder_normalization",
+    "freeze",
     "init_weights",
     "norm_layer",
     "uses_bias",
