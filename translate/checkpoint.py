@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from translate.backbones import build_generator
+from translate.backbones import DTNGenerator, EncoderClassifier, build_generator
 
 EXPORT_FORMAT = 1
 CONFIG_NAME = "config.json"
@@ -72,10 +72,45 @@ def load_generator(export_dir: str | Path, net: str | None = None, device: str |
     if net not in generators:
         raise ValueError(f"{export_dir} has no generator {net!r}; it holds {generators}")
     spec = description["nets"][net]
-    module = build_generator(spec["arch"], spec["in_channels"], spec["out_channels"], **spec["kwargs"])
+    if spec["arch"] == "dtn":  # DTN's G = g(f(x)), translate/backbones/digit_nets.py
+        module = DTNGenerator(spec["in_channels"], spec["out_channels"], **spec["kwargs"])
+    else:
+        module = build_generator(spec["arch"], spec["in_channels"], spec["out_channels"], **spec["kwargs"])
     module.load_state_dict(load_file(str(Path(export_dir) / f"{net}.safetensors")))
     module.train((mode or spec["inference_mode"]) == "train")
     return module.to(device)
+
+
+def _pick_net(export_dir, description: dict, roles: tuple[str, ...], net: str | None) -> str:
+    """The name of the one net of `roles` in an export, or of `net` after checking its role."""
+    found = [k for k, spec in description["nets"].items() if spec["role"] in roles]
+    if net is None and len(found) == 1:
+        return found[0]
+    if net is None:
+        raise ValueError(f"{export_dir} holds {' / '.join(roles)} nets {found or 'none'}; choose one with net=")
+    if net not in found:
+        raise ValueError(f"{export_dir} has no {' / '.join(roles)} net {net!r}; it holds {found}")
+    return net
+
+
+def load_classifier(export_dir: str | Path, net: str | None = None, device: str | torch.device = "cpu",
+                    with_spec: bool = False):
+    """Rebuild an exported EncoderClassifier (classifier, DANN) in eval mode; with_spec: (module, its spec), whose
+    "image_size", "in_channels" and "classes" say how to feed it and read its logits."""
+    description = read_export_config(export_dir)
+    net = _pick_net(export_dir, description, ("classifier",), net)
+    spec = description["nets"][net]
+    module = EncoderClassifier(spec["encoder"], spec["num_classes"], spec["hidden"])
+    module.load_state_dict(load_file(str(Path(export_dir) / f"{net}.safetensors")))
+    module = module.eval().to(device)
+    return (module, spec) if with_spec else module
+
+
+def load_encoder(export_dir: str | Path, net: str | None = None, device: str | torch.device = "cpu",
+                 with_spec: bool = False):
+    """The embedding network of an exported classifier (its encoder), in eval mode; with_spec as load_classifier."""
+    classifier, spec = load_classifier(export_dir, net, device, with_spec=True)
+    return (classifier.encoder, spec) if with_spec else classifier.encoder
 
 
 def load_reference_generator(path: str | Path, arch: str, norm: str = "instance", in_channels: int = 3,

@@ -2,7 +2,7 @@
 
 from typing import Callable, NamedTuple
 
-from translate.models import cyclegan, pix2pix
+from translate.models import classifier, cyclegan, dann, dtn, pix2pix
 
 
 class ModelEntry(NamedTuple):
@@ -14,4 +14,7 @@ class ModelEntry(NamedTuple):
 MODELS = {
     "pix2pix": ModelEntry(pix2pix.Pix2PixConfig, pix2pix.Pix2Pix, pix2pix.make_dataset),
     "cyclegan": ModelEntry(cyclegan.CycleGANConfig, cyclegan.CycleGAN, cyclegan.make_dataset),
+    "classifier": ModelEntry(classifier.ClassifierConfig, classifier.Classifier, classifier.make_dataset),
+    "dann": ModelEntry(dann.DANNConfig, dann.DANN, dann.make_dataset),
+    "dtn": ModelEntry(dtn.DTNConfig, dtn.DTN, dtn.make_dataset),
 }

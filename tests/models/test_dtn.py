@@ -1,0 +1,104 @@
+"""DTN: each term of L_G reaches g, f never changes and stays out of the prepared nets, D's three classes."""
+
+import contextlib
+
+import pytest
+import torch
+
+from translate import checkpoint, config
+from translate.checkpoint import load_generator
+from translate.models import MODELS
+from translate.models.classifier import build_classifier, classifier_spec
+from translate.models.common import Progress
+from translate.models.dtn import FAKE_SOURCE, FAKE_TARGET, REAL_TARGET, discriminator_loss, generator_loss
+from translate.train import train
+from tests.data.test_labeled import write_labeled
+
+CLASSIFIER = ["model.name=classifier", "model.image_size=16", "model.embedding_dim=8", "model.num_classes=2"]
+TINY = ["model.name=dtn", "model.ngf=4", "model.ndf=4", "model.n_layers_d=2", "data.load_size=16", "data.crop_size=16",
+        "data.preprocess=resize", "data.flip=false", "data.batch_size=3", "data.num_workers=0", "train.max_steps=2",
+        "train.decay_steps=0", "train.log_every=1"]
+
+
+class FakeAccelerator:
+    device = torch.device("cpu")
+
+    def backward(self, loss):
+        loss.backward()
+
+    def autocast(self):
+        return contextlib.nullcontext()
+
+
+@pytest.fixture
+def setup(tmp_path):
+    """A classifier export (f) and two tiny domains."""
+    cfg = config.load(None, CLASSIFIER)
+    net = build_classifier(cfg.model)
+    export = checkpoint.export(tmp_path / "f", {"classifier": (net, classifier_spec(cfg.model, net))}, cfg)
+    source = write_labeled(tmp_path / "source", per_class=3, mode="RGB")
+    target = write_labeled(tmp_path / "target", per_class=3, seed=2)
+    return [f"model.encoder={export}", f"data.source={source}", f"data.target={target}"]
+
+
+def build(setup, *overrides):
+    cfg = config.load(None, [*TINY, *setup, *overrides])
+    model = MODELS["dtn"].build(cfg.model)
+    dataset = MODELS["dtn"].dataset(cfg.data, cfg.model)
+    return model, torch.utils.data.default_collate([dataset[(i, i)] for i in range(3)])
+
+
+def test_each_generator_term_sends_gradient_to_g(setup):
+    model, batch = build(setup, "model.gamma=1")
+    f_x = model.f(torch.cat([batch["source"], batch["target"]]))
+    fake = model.raw["g"](f_x)
+    terms = model.generator_losses(fake, f_x, batch["target"])
+    assert set(terms) == {"loss_GANG", "loss_CONST", "loss_TID", "loss_TV"}
+    g_params = list(model.raw["g"].parameters())
+    for name, loss in terms.items():
+        grads = torch.autograd.grad(loss, g_params, retain_graph=True, allow_unused=True)
+        assert all(g is not None for g in grads), name
+        assert sum(g.abs().sum() for g in grads) > 0, name
+
+
+def test_f_is_frozen_and_never_changes(setup):
+    model, batch = build(setup)
+    assert model.f not in model.raw.values() and not any(p.requires_grad for p in model.f.parameters())
+    before = {k: v.clone() for k, v in model.f.state_dict().items()}
+    model.generator.train()  # a parent switching to train mode must leave f in eval mode
+    assert not model.f.training
+    for step in range(2):
+        model.train_step(batch, FakeAccelerator(), Progress(step, 2))
+    assert all(torch.equal(before[k], v) for k, v in model.f.state_dict().items())
+    assert all(p.grad is None for p in model.f.parameters())
+    assert all(p.grad is not None for p in model.raw["D"].parameters())
+
+
+def test_discriminator_classes_are_the_papers():
+    assert (FAKE_SOURCE, FAKE_TARGET, REAL_TARGET) == (0, 1, 2)
+    sure = torch.eye(3)[[0, 0, 1, 1, 2, 2]] * 20  # G(source) x2, G(target) x2, real target x2
+    assert discriminator_loss(sure, 2, 2) < 1e-6
+    assert discriminator_loss(sure[[2, 3, 0, 1, 4, 5]], 2, 2) > 10  # G(source) and G(target) swapped
+    assert generator_loss(torch.eye(3)[[2, 2, 2, 2]] * 20, 2) < 1e-6  # G wants D3 for every generated image
+    assert generator_loss(sure[:4], 2) > 10
+
+
+def test_needs_an_encoder(setup):
+    with pytest.raises(ValueError, match="model.encoder"):
+        build([s for s in setup if not s.startswith("model.encoder")])
+
+
+@pytest.mark.parametrize("extra", [[], ["train.mixed_precision=bf16"]])
+def test_export_is_a_generator_that_keeps_sizes(setup, tmp_path, extra):
+    export = train(config.load(None, [*TINY, *setup, *extra]), tmp_path / "run")
+    g = load_generator(export)
+    assert not g.training
+    assert g(torch.zeros(2, 3, 28, 28)).shape == (2, 3, 28, 28)
+
+
+def test_timm_encoder_as_f(setup):
+    model, batch = build([s for s in setup if not s.startswith("model.encoder")], "model.encoder=timm:efficientnet_lite0",
+                         "model.pretrained=", "model.image_size=16")
+    assert model.f.embedding_dim == 1280 and not any(p.requires_grad for p in model.f.parameters())
+    out = model.train_step(batch, FakeAccelerator(), Progress(0, 1))
+    assert {"loss_GANG", "loss_CONST", "loss_TID", "loss_D"} <= set(out)
