@@ -1,0 +1,261 @@
+"""`translate convert MODEL INPUT_DIR OUTPUT_DIR`: translate every image of a folder tree into a mirrored tree.
+
+Sizes are kept (reflect-pad to the net's multiple, crop back), inputs are decoded in DataLoader workers and outputs
+encoded in writer threads while the net runs, same-size images are batched, large images can be tiled. Nothing is
+lost: bad files are listed with the reason in the summary and OUTPUT_DIR/errors.txt, outputs are written atomically
+and a rerun skips the ones already there. Under `accelerate launch` each process converts a rank-strided share.
+
+Any input mode works (grayscale, RGBA, palette, 16-bit PNG/TIFF, EXIF-rotated); it is converted to the model's
+channel count, alpha is carried over to 1- and 3-channel outputs, and outputs are 8-bit. Compared with the
+reference's test script on the same weights: identical within 1/255 on images whose sides are multiples of 4. On
+other sizes the reference resizes the image to the nearest multiple of 4 (and its output keeps that size); we
+reflect-pad to the multiple and crop back, so the output has the input's exact size and no pixel is resampled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from translate.convert_io import DecodeDataset, keep, output_image, save_atomic, write_text_atomic
+from translate.convert_plan import FORMATS, Job, check_separate, plan, shard
+from translate.inference import MODES, PRECISIONS, ModelError, Translator, group_by_size, prepare_for_inference
+from translate.inference.allocator import retain_freed_memory
+from translate.inference.compiled import COMPILE_MODES
+from translate.inference.model import add_model_arguments, load_model_from_args
+
+MANIFEST, ERRORS = "manifest.json", "errors.txt"
+
+
+def add_arguments(parser) -> None:
+    add_model_arguments(parser)
+    parser.add_argument("input_dir", type=Path, help="folder of images, walked recursively; never written to")
+    parser.add_argument("output_dir", type=Path, help="where the mirrored tree, manifest.json and errors.txt go")
+    parser.add_argument("--mode", choices=MODES, help="eval or train (dropout, per-image statistics); default: "
+                        "the model's own (pix2pix exports: train; .pth files: train, as the reference's test.py)")
+    parser.add_argument("--batch-size", type=int, help="images per forward pass; default 1 on CPU (fastest "
+                        "there), 8 on GPU")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ...; default: the GPU of this process if any")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16/fp16 run under autocast")
+    parser.add_argument("--compile", choices=COMPILE_MODES, default="auto",
+                        help="torch.compile: auto compiles image sizes that recur (8 or more images); cached")
+    parser.add_argument("--size", default="keep", help="keep (default) or WxH to resize every image, e.g. 512x512")
+    parser.add_argument("--tile", type=int, help="translate images larger than this in overlapping tiles (pixels)")
+    parser.add_argument("--overlap", type=int, default=32, help="overlap between tiles, blended smoothly")
+    parser.add_argument("--format", choices=FORMATS, default="png", help="output format; same: the input's")
+    parser.add_argument("--workers", type=int, help="decoding processes; default: CPU cores - 1, at most 4")
+    parser.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
+    parser.add_argument("--gallery", action="store_true", help="also write an HTML gallery (see translate gallery)")
+
+
+def run(args) -> int:
+    """Exit code: 0 all converted, 1 some files failed (listed in errors.txt), 2 nothing done (one-line error)."""
+    try:
+        return convert(args)
+    except (ModelError, FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"translate convert: error: {error}", file=sys.stderr)
+        return 2
+
+
+def parse_size(text: str) -> tuple[int, int] | None:
+    if text == "keep":
+        return None
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        width = height = 0
+    if width <= 0 or height <= 0:
+        raise ValueError(f"--size must be keep or WIDTHxHEIGHT such as 512x256, got {text!r}")
+    return width, height
+
+
+def convert(args) -> int:
+    from accelerate import PartialState
+
+    start = time.perf_counter()
+    size = parse_size(args.size)
+    check_separate(args.input_dir, args.output_dir)
+    model = load_model_from_args(args)
+    settings = {"model": model.describe(args.model), "mode": args.mode or model.inference_mode, "size": args.size,
+                "tile": args.tile, "overlap": args.overlap if args.tile else None, "precision": args.precision}
+    check_same_settings(args.output_dir, settings, args.overwrite)
+    jobs, not_images = plan(args.input_dir, args.output_dir, args.format)
+    if not jobs:
+        raise ValueError(f"no image files under {args.input_dir} ({len(not_images)} other files)")
+    # Without CUDA, Accelerate forms the (gloo) process group only when told to use the CPU; otherwise every
+    # launched process would convert everything as rank 0 of 1.
+    state = PartialState(cpu=args.device == "cpu" or int(os.environ.get("WORLD_SIZE", "1")) > 1
+                         and not torch.cuda.is_available())
+    device = pick_device(args.device, state)
+    retain_freed_memory()  # this process is ours: see translate/inference/allocator.py
+    mine = shard(jobs, state.process_index, state.num_processes)  # before looking at outputs: same split for all
+    exists = [not args.overwrite and job.target.exists() for job in mine]
+    todo = [job for job, e in zip(mine, exists) if not e]
+    done = [job for job, e in zip(mine, exists) if e]
+    if state.is_main_process:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        write_manifest(args.output_dir, settings, complete=False)
+    batch_size = args.batch_size or (1 if device.type == "cpu" else 8)
+    translator = Translator(prepare_for_inference(model.net, settings["mode"]), model.size_multiple, device,
+                            args.precision, args.tile, args.overlap, batch_size, args.compile)
+    carry_alpha = 4 not in (model.in_channels, model.out_channels)
+    loop_start = time.perf_counter()
+    with tqdm(total=len(mine), initial=len(done), unit="img", disable=not state.is_main_process) as progress:
+        converted, failed = convert_jobs(todo, translator, model.in_channels, size, carry_alpha,
+                                         default_workers() if args.workers is None else args.workers, progress)
+    loop_s = time.perf_counter() - loop_start
+    existing = [existing_record(job) for job in done]
+    results = [{"converted": converted, "existing": existing, "failed": failed, "loop_s": loop_s}]
+    if state.num_processes > 1:
+        from accelerate.utils import gather_object
+
+        results = gather_object(results)
+        state.destroy_process_group()  # left to interpreter exit, gloo sometimes aborts
+    if not state.is_main_process:
+        return 1 if any(r["failed"] for r in results) else 0
+    return finish(args, settings, results, not_images, time.perf_counter() - start)
+
+
+def pick_device(requested: str | None, state) -> torch.device:
+    """The process's own device by default (accelerate: cuda:<local rank>, else cpu)."""
+    if requested is None:
+        return state.device
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {requested}: no CUDA device is available here")
+    if requested == "cuda":
+        return torch.device("cuda", state.local_process_index % torch.cuda.device_count())
+    return torch.device(requested)
+
+
+def default_workers() -> int:
+    return max(1, min(4, (os.cpu_count() or 1) - 1))
+
+
+def convert_jobs(jobs: list[Job], translator: Translator, channels: int, size, carry_alpha: bool, workers: int,
+                 progress) -> tuple[list[dict], list[dict]]:
+    """Decode (workers) -> batches of one size -> net -> encode (threads); returns (converted, failed) records."""
+    converted, failed = [], []
+    if not jobs:
+        return converted, failed
+    loader = DataLoader(DecodeDataset(jobs, channels, size), batch_size=None, num_workers=workers,
+                        collate_fn=keep, prefetch_factor=4 if workers else None)
+
+    def decoded():
+        for item in loader:
+            if item.error is None:
+                yield item
+            else:
+                failed.append({"input": jobs[item.index].rel, "reason": item.error})
+                progress.update()
+
+    def collect(item, future) -> None:
+        job = jobs[item.index]
+        try:
+            converted.append({"input": job.rel, "output": job.out, "size": future.result()})
+        except Exception as error:
+            failed.append({"input": job.rel, "reason": f"cannot write {job.target}: {error}"})
+        progress.update()
+
+    pending: deque = deque()
+    with ThreadPoolExecutor(max(2, workers)) as pool:
+        for group in group_by_size(decoded(), lambda item: item.image.shape, translator.batch_size):
+            try:
+                outputs = translator([item.image for item in group])
+            except Exception as error:  # e.g. out of memory on a huge image: that image fails, the run goes on
+                reason = f"translation failed: {type(error).__name__}: {str(error).strip().splitlines()[0]}"
+                for item in group:
+                    failed.append({"input": jobs[item.index].rel, "reason": reason})
+                    progress.update()
+                continue
+            for item, out in zip(group, outputs):
+                alpha = item.alpha if carry_alpha else None
+                pending.append((item, pool.submit(write_output, out, alpha, jobs[item.index].target)))
+            while pending and (len(pending) > 8 * max(2, workers) or pending[0][1].done()):
+                collect(*pending.popleft())
+        while pending:
+            collect(*pending.popleft())
+    return converted, failed
+
+
+def write_output(array, alpha, target: Path) -> list[int]:
+    img = output_image(array, alpha)
+    save_atomic(img, target)
+    return list(img.size)
+
+
+def existing_record(job: Job) -> dict:
+    """A manifest entry for an output kept from an earlier run (its size read from the header only)."""
+    try:
+        with Image.open(job.target) as img:
+            size = list(img.size)
+    except OSError:
+        size = None
+    return {"input": job.rel, "output": job.out, "size": size, "existing": True}
+
+
+def check_same_settings(output_dir: Path, settings: dict, overwrite: bool) -> None:
+    """Refuse to mix outputs of another model or other settings into a folder, unless --overwrite."""
+    path = output_dir / MANIFEST
+    if overwrite or not path.is_file():
+        return
+    try:
+        previous = json.loads(path.read_text())["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # not ours, or unreadable: nothing to compare with
+    changed = [k for k in settings if k != "model" and previous.get(k) != settings[k]]
+    if previous.get("model", {}).get("sha256") != settings["model"]["sha256"]:
+        changed.insert(0, "model")
+    if changed:
+        raise ValueError(f"{output_dir} holds outputs made with another {', '.join(changed)}; rerun with "
+                         f"--overwrite to replace them, or choose another output folder")
+
+
+def write_manifest(output_dir: Path, settings: dict, complete: bool, **content) -> None:
+    manifest = {"settings": settings, "complete": complete, **content}
+    write_text_atomic(output_dir / MANIFEST, json.dumps(manifest, indent=1))
+
+
+def finish(args, settings: dict, results: list[dict], not_images: list[Path], total_s: float) -> int:
+    """Merge every process's records into manifest.json and errors.txt, print the summary; the exit code."""
+    converted = [r for res in results for r in res["converted"]]
+    existing = [r for res in results for r in res["existing"]]
+    failed = sorted((r for res in results for r in res["failed"]), key=lambda r: r["input"])
+    skipped = [{"input": p.relative_to(args.input_dir).as_posix(),
+                "reason": f"not an image file (extension {p.suffix or 'none'!r})"} for p in not_images]
+    loop_s = max(res["loop_s"] for res in results)
+    timing = {"loop_s": round(loop_s, 3), "total_s": round(total_s, 3),
+              "images_per_s_loop": round(len(converted) / loop_s, 3) if converted else None,
+              "images_per_s_total": round(len(converted) / total_s, 3) if converted else None,
+              "processes": len(results)}
+    images = sorted(converted + existing, key=lambda r: r["input"])
+    write_manifest(args.output_dir, settings, complete=True, images=images, failed=failed, skipped=skipped,
+                   timing=timing)
+    errors = args.output_dir / ERRORS
+    if failed or skipped:
+        lines = [f"failed\t{r['input']}\t{r['reason']}" for r in failed]
+        lines += [f"skipped\t{r['input']}\t{r['reason']}" for r in skipped]
+        write_text_atomic(errors, "\n".join(lines) + "\n")
+    else:
+        errors.unlink(missing_ok=True)  # from an earlier run whose problems are gone
+    rate = f"{timing['images_per_s_loop']:.2f} images/s over the loop, " if converted else ""
+    print(f"converted {len(converted)}, skipped {len(existing) + len(skipped)} ({len(existing)} already done, "
+          f"{len(skipped)} not images), failed {len(failed)}; {rate}{total_s:.1f} s in all")
+    for r in failed[:10]:
+        print(f"  failed: {r['input']}: {r['reason']}")
+    if failed or skipped:
+        print(f"  the full list is in {errors}")
+    if args.gallery:
+        from translate.gallery import build_gallery
+
+        print(f"gallery: {build_gallery(args.input_dir, args.output_dir)}")
+    return 1 if failed else 0

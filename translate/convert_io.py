@@ -1,0 +1,92 @@
+"""Reading inputs (in DataLoader workers) and writing outputs atomically, for `translate convert`.
+
+A bad input never stops a run: decoding failures travel back as a reason string with the item. An output exists
+only once complete (temp file + rename), so a rerun can trust any output it finds.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+
+from translate.convert_plan import Job
+from translate.data.images import convert_channels, read_image
+
+_MODE_OF = {1: "L", 3: "RGB", 4: "RGBA"}
+# Modes each writer accepts; anything else falls back in the order of _FALLBACKS (alpha dropped for JPEG/PPM).
+_SAVE_MODES = {"JPEG": ("L", "RGB"), "PPM": ("L", "RGB"), "WEBP": ("RGB", "RGBA"), "BMP": ("L", "RGB", "RGBA")}
+_FALLBACKS = {"L": ("RGB",), "LA": ("RGBA", "L"), "RGB": (), "RGBA": ("RGB",)}
+# PNG at zlib level 1 (OpenCV's default too): 256 px in 8 ms instead of 49 ms at Pillow's 6, files ~15% larger.
+_SAVE_OPTIONS = {"JPEG": {"quality": 95}, "PNG": {"compress_level": 1}}
+
+
+@dataclass
+class Decoded:
+    index: int
+    image: np.ndarray | None = None  # HxWxC uint8, C = the model's input channels
+    alpha: np.ndarray | None = None  # HxW uint8 when the input has transparency
+    error: str | None = None
+
+
+def decode(path: Path, channels: int, size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """An input as the model's channel count (any mode, 16-bit, EXIF-rotated), plus its alpha if it has one."""
+    img = read_image(path)
+    if size is not None and img.size != size:
+        img = img.resize(size, Image.Resampling.BICUBIC)
+    alpha = np.asarray(img.getchannel("A")) if img.mode in ("LA", "RGBA") else None
+    return convert_channels(img, channels), alpha
+
+
+class DecodeDataset(Dataset):
+    def __init__(self, jobs: list[Job], channels: int, size: tuple[int, int] | None = None):
+        self.jobs, self.channels, self.size = jobs, channels, size
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, index: int) -> Decoded:
+        try:
+            image, alpha = decode(self.jobs[index].source, self.channels, self.size)
+        except Exception as error:  # reported per file, never fatal
+            return Decoded(index, error=str(error))
+        return Decoded(index, image, alpha)
+
+
+def keep(item):
+    """collate_fn that leaves items as they are (a module-level function, so workers can pickle it)."""
+    return item
+
+
+def output_image(array: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
+    """HxWxC uint8 network output as a PIL image; the input's alpha is carried over to 1- and 3-channel outputs."""
+    img = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array, _MODE_OF[array.shape[2]])
+    if alpha is not None and img.mode in ("L", "RGB"):
+        img.putalpha(Image.fromarray(alpha, "L"))
+    return img
+
+
+def save_atomic(img: Image.Image, path: Path) -> None:
+    """Write `img` in the format its extension names; a crash leaves no half-written file under `path`."""
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot write {path}: unknown image extension {path.suffix!r}")
+    allowed = _SAVE_MODES.get(fmt, ("L", "LA", "RGB", "RGBA"))
+    mode = next(m for m in (img.mode, *_FALLBACKS[img.mode], "RGB") if m in allowed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        (img if mode == img.mode else img.convert(mode)).save(tmp, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text)
+    os.replace(tmp, path)

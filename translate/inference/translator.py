@@ -1,0 +1,91 @@
+"""uint8 images in, uint8 images out: normalisation, padding, tiling, autocast and the eval/train choice in one place.
+
+Train mode (pix2pix's default at inference: dropout on, batch statistics) is made independent of the batch: each
+BatchNorm is replaced by per-image normalisation with the same affine weights, which is exactly what the reference
+computes at its batch size of 1. Batching therefore never changes a train-mode model's output statistics; only
+dropout draws differ, as they do between any two runs (the seed is fixed for reproducibility).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from translate.inference.compiled import ShapeCompiled
+from translate.inference.padding import crop, pad_to_multiple
+from translate.inference.tiling import check_tile, translate_tiled
+
+MODES = ("eval", "train")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class SampleNorm(nn.Module):
+    """A train-mode BatchNorm2d as the reference runs it at batch size 1: each image with its own statistics."""
+
+    def __init__(self, bn: nn.BatchNorm2d):
+        super().__init__()
+        self.weight, self.bias, self.eps = bn.weight, bn.bias, bn.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+
+
+def prepare_for_inference(net: nn.Module, mode: str) -> nn.Module:
+    """Set eval or train mode for inference (see the module docstring) and drop gradients."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "train":
+        for parent in list(net.modules()):
+            for name, child in parent.named_children():
+                if isinstance(child, nn.BatchNorm2d):
+                    setattr(parent, name, SampleNorm(child))
+    net.train(mode == "train")
+    return net.requires_grad_(False)
+
+
+def to_uint8(y: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> 0..255, rounded (the reference truncates; the two differ by at most 1)."""
+    return ((y.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+class Translator:
+    """Translate same-size HxWxC uint8 images with a generator, keeping each image's exact size.
+
+    Images are reflect-padded to the net's `size_multiple` and cropped back; with `tile`, images larger than a tile
+    go through overlapping, blended tiles (rounded up to the multiple) of at most `batch_size` at a time.
+    """
+
+    def __init__(self, net: nn.Module, size_multiple: int, device: str | torch.device = "cpu",
+                 precision: str = "fp32", tile: int | None = None, overlap: int = 32, batch_size: int = 1,
+                 compile: str = "off", seed: int = 0):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if tile is not None:
+            check_tile(tile, overlap)
+            tile = math.ceil(tile / size_multiple) * size_multiple
+        self.device = torch.device(device)
+        self.net = ShapeCompiled(net.to(self.device), compile)
+        self.size_multiple, self.tile, self.overlap, self.batch_size = size_multiple, tile, overlap, batch_size
+        self.dtype = PRECISIONS[precision]
+        torch.manual_seed(seed)  # dropout draws of train-mode models
+
+    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
+        if self.tile and max(x.shape[-2:]) > self.tile:
+            out = [to_uint8(translate_tiled(self.forward, image, self.tile, self.overlap, self.batch_size))
+                   for image in x]
+            return [y.permute(1, 2, 0).numpy() for y in out]
+        return list(to_uint8(self.forward(x)).permute(0, 2, 3, 1).cpu().numpy())
+
+    @torch.inference_mode()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) uint8 -> (N, C', H, W) float in [-1, 1] on the device; the reference's ToTensor+Normalize."""
+        x = x.to(self.device, non_blocking=True).float().div_(255).sub_(0.5).div_(0.5)
+        x, pads = pad_to_multiple(x, self.size_multiple)
+        with torch.autocast(self.device.type, dtype=self.dtype or torch.bfloat16, enabled=self.dtype is not None):
+            y = self.net(x)
+        return crop(y, pads).float()
