@@ -122,3 +122,25 @@ def test_two_process_ddp_on_cpu(unaligned_root, tmp_path):
     assert (checkpoint / "random_states_1.pkl").exists(), "the second rank never ran"
     g = load_generator(tmp_path / "run" / "export", net="G_AB")
     assert g(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def test_periodic_eval_logs_scores_and_keeps_the_best_export(aligned_root, tmp_path):
+    from tests.conftest import write_images
+
+    write_images(aligned_root / "val", 4, (64, 32), seed=5)
+    run = tmp_path / "run"
+    train(config.load(None, [*PIX2PIX, f"data.root={aligned_root}", "eval.every=2", "eval.metrics=[paired, fid]",
+                             "eval.best=l1", "eval.max_images=3"]), run)
+    evals = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "eval/l1" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    assert {"eval/psnr", "eval/ssim", "eval/perceptual", "eval/fid", "eval/kid_mean"} <= set(evals[0])
+    best = json.loads((run / "export_best" / "best.json").read_text())
+    assert best["l1"] == min(r["eval/l1"] for r in evals)
+    assert best["step"] in (2, 4)
+    assert load_generator(run / "export_best")(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def test_unknown_best_metric_is_an_error(aligned_root, tmp_path):
+    with pytest.raises(ValueError, match="eval.best='fidd'"):
+        train(config.load(None, [*PIX2PIX, f"data.root={aligned_root}", "eval.every=2", "eval.best=fidd"]),
+              tmp_path / "run")

@@ -1,7 +1,7 @@
 """Typed run configuration: `load(recipe.yaml, ["train.max_steps=10", ...])`.
 
-Three sections: `data`, `model` (a model's own Config dataclass, chosen by `model.name`, holding the paper's
-defaults) and `train`. Every key is checked against the dataclasses: an unknown key or a value of the wrong type is
+Four sections: `data`, `model` (a model's own Config dataclass, chosen by `model.name`, holding the paper's
+defaults), `train` and `eval`. Every key is checked against the dataclasses: an unknown key or a value of the wrong type is
 an error that names the key, never silently ignored. The resolved config is what a run saves next to its results.
 """
 
@@ -54,10 +54,25 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Periodic evaluation during training: translate a fixed held-out set, score it, keep the best export."""
+
+    every: int = 0  # steps between evaluations; 0 = off
+    metrics: list[str] = dataclasses.field(default_factory=lambda: ["fid"])  # fid | paired | imagenet_class
+    phase: str = "val"  # data.root/<phase> (paired) or <phase>A/<phase>B (unpaired), centre-cropped, no flip
+    net: str = ""  # exported generator to score; default: G (pix2pix) or G_AB (CycleGAN)
+    max_images: int = 200
+    imagenet_class: str = ""  # for imagenet_class, e.g. zebra
+    best: str = ""  # keep RUN_DIR/export_best by this score, e.g. fid (lower is better) or top1 (higher)
+    batch_size: int = 16
+
+
+@dataclass
 class Config:
     data: DataConfig
     model: Any  # the Config dataclass of the model named by model.name
     train: TrainConfig
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -89,9 +104,9 @@ def load(path: str | Path | None = None, overrides: typing.Sequence[str] = (), p
 def from_dict(raw: dict) -> Config:
     from translate.models import MODELS  # models import config; import here to keep the dependency one-way
 
-    unknown = set(raw) - {"data", "model", "train"}
+    unknown = set(raw) - {"data", "model", "train", "eval"}
     if unknown:
-        raise ConfigError(f"unknown section(s) {sorted(unknown)}; valid: data, model, train")
+        raise ConfigError(f"unknown section(s) {sorted(unknown)}; valid: data, model, train, eval")
     model_raw = dict(raw.get("model") or {})
     name = model_raw.get("name")
     if name not in MODELS:
@@ -100,6 +115,7 @@ def from_dict(raw: dict) -> Config:
         data=_build(DataConfig, raw.get("data") or {}, "data"),
         model=_build(MODELS[name].config, model_raw, "model"),
         train=_build(TrainConfig, raw.get("train") or {}, "train"),
+        eval=_build(EvalConfig, raw.get("eval") or {}, "eval"),
     )
 
 

@@ -1,7 +1,8 @@
 """THE training loop, shared by every model, on Hugging Face Accelerate (CPU, one GPU, DDP; no/fp16/bf16).
 
 Run dir: config.yaml (resolved), metrics.jsonl, logs/ (TensorBoard), samples/, checkpoints/step_XXXXXXXX/ (full
-state for --resume, written atomically) and export/ (what inference needs, see translate.checkpoint).
+state for --resume, written atomically), export/ (what inference needs, see translate.checkpoint) and, with
+eval.best set, export_best/ (the best export by that score, see translate.periodic_eval).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from translate import config as config_lib
 from translate.data import build_loader
 from translate.models import MODELS
 from translate.models.common import Progress, StepCounter, linear_decay_lambda
+from translate.periodic_eval import BestScore, evaluate_model, load_eval_images, save_best
 from translate.samples import save_sample_grid, side_effect_free
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,10 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     decay = linear_decay_lambda(constant_steps, cfg.train.max_steps - constant_steps)
     schedulers = {name: LambdaLR(opt.optimizer, decay) for name, opt in model.optimizers.items()}
     counter = StepCounter()
-    accelerator.register_for_checkpointing(counter, *schedulers.values(), *model.extra_state.values())
+    best = BestScore(cfg.eval.best)
+    accelerator.register_for_checkpointing(counter, best, *schedulers.values(), *model.extra_state.values())
+    if cfg.eval.every and accelerator.is_main_process:
+        eval_inputs, eval_references = load_eval_images(cfg, entry)
     if resume:
         accelerator.load_state(str(latest))
         if accelerator.is_main_process:
@@ -100,6 +105,14 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
                 visuals = model.visuals(batch)
                 if visuals:  # a classifier has nothing to show
                     save_sample_grid(visuals, run_dir / "samples" / f"step_{step:08d}.png")
+        if cfg.eval.every and (step % cfg.eval.every == 0 or step == cfg.train.max_steps):
+            if accelerator.is_main_process:
+                with side_effect_free(model.raw.values()):
+                    scores = evaluate_model(model, cfg, eval_inputs, eval_references, accelerator.device)
+                _log_metrics(accelerator, run_dir, {"step": step, **{f"eval/{k}": v for k, v in scores.items()}})
+                if best.improves(scores):
+                    save_best(model, cfg, run_dir, best, scores, step)
+            accelerator.wait_for_everyone()
         if step % cfg.train.checkpoint_every == 0 or step == cfg.train.max_steps:
             save_checkpoint(accelerator, run_dir, step, cfg.train.keep_checkpoints)
     progress.close()

@@ -1,0 +1,61 @@
+"""On-disk cache of a reference folder's features, so FID/KID against the same real images is computed once.
+
+The key hashes the folder's absolute path, every file's relative path, size and modification time, and the feature
+extractor's description (network, weights file identity, image size, resize): changing any of them misses the cache.
+Entries live in $XDG_CACHE_HOME/translate/features (default ~/.cache/translate/features) as .safetensors, written
+to a temporary file and renamed, so a killed run never leaves a truncated entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "translate" / "features"
+
+
+def folder_key(folder: str | os.PathLike, files: Sequence[Path], description: dict, **extra) -> str:
+    """A hex digest that changes whenever the files or the way their features are computed change."""
+    listing = []
+    for path in files:
+        stat = path.stat()  # of a symlink's target: replacing the target changes the key
+        listing.append([Path(path).relative_to(folder).as_posix(), stat.st_size, stat.st_mtime_ns])
+    blob = json.dumps({"folder": str(Path(folder).resolve()), "files": listing, "features": description, **extra},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def load_features(key: str) -> torch.Tensor | None:
+    """The cached (N, D) features for `key`, or None when absent or unreadable."""
+    path = cache_dir() / f"{key}.safetensors"
+    try:
+        return load_file(str(path))["features"]
+    except (FileNotFoundError, SafetensorError, KeyError, OSError):
+        return None
+
+
+def save_features(key: str, features: torch.Tensor, about: dict) -> Path:
+    """Store features atomically; `about` (folder, extractor) is kept as metadata for whoever inspects the file."""
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{key}.safetensors"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({"features": features.contiguous()}, tmp, metadata={"about": json.dumps(about, sort_keys=True)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

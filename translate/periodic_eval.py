@@ -1,0 +1,81 @@
+"""Evaluation inside `translate train`: every `eval.every` steps, translate a fixed held-out set with the network
+that would be exported, score it (translate.evaluation.evaluate), log the scores and keep the best export.
+
+The held-out set is the model's own dataset at `eval.phase`, centre-cropped and unflipped, so every evaluation sees
+the same images. Inputs are A; B is the paired target (pix2pix) or the real target-domain set (CycleGAN).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from translate import checkpoint
+
+log = logging.getLogger(__name__)
+LOWER_IS_BETTER = {"fid", "kid_mean", "l1", "perceptual"}
+HIGHER_IS_BETTER = {"psnr", "ssim", "mean_prob", "top1", "top5"}
+
+
+class BestScore:
+    """The best score so far; registered for checkpointing so a resumed run keeps comparing against it."""
+
+    def __init__(self, name: str):
+        if name and name not in LOWER_IS_BETTER | HIGHER_IS_BETTER:
+            raise ValueError(f"eval.best={name!r}: choose one of {sorted(LOWER_IS_BETTER | HIGHER_IS_BETTER)}")
+        self.name = name
+        self.value: float | None = None
+        self.step = 0
+
+    def improves(self, scores: dict) -> bool:
+        if not self.name or self.name not in scores:
+            return False
+        value = scores[self.name]
+        return self.value is None or (value < self.value if self.name in LOWER_IS_BETTER else value > self.value)
+
+    def state_dict(self) -> dict:
+        return {"name": self.name, "value": self.value, "step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.name, self.value, self.step = state["name"], state["value"], state["step"]
+
+
+def load_eval_images(cfg, entry) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed held-out (inputs, references), at most eval.max_images, in [-1, 1]."""
+    data_cfg = dataclasses.replace(cfg.data, phase=cfg.eval.phase)
+    dataset = entry.dataset(data_cfg, cfg.model, train=False)
+    items = [dataset[(i, 0)] for i in range(min(len(dataset), cfg.eval.max_images))]
+    return torch.stack([item["A"] for item in items]), torch.stack([item["B"] for item in items])
+
+
+@torch.no_grad()
+def evaluate_model(model, cfg, inputs: torch.Tensor, references: torch.Tensor, device) -> dict[str, float]:
+    """Scores of the exported generator (EMA weights when enabled) in its inference mode."""
+    from translate.evaluation import evaluate  # the feature networks load only when evaluation is on
+
+    exported = model.export_nets()
+    name = cfg.eval.net or next(n for n, (_, spec) in exported.items() if spec["role"] == "generator")
+    net, spec = exported[name]
+    net.train(spec["inference_mode"] == "train")
+    try:
+        fakes = torch.cat([net(batch.to(device)).float().cpu() for batch in inputs.split(cfg.eval.batch_size)])
+    finally:
+        net.train()  # the live network goes back to training
+    scores = {}
+    for metric in cfg.eval.metrics:
+        scores.update(evaluate(metric, fakes, real=references, target=references,
+                               imagenet_class=cfg.eval.imagenet_class or None, batch_size=cfg.eval.batch_size,
+                               device=device, use_cache=False))
+    return scores
+
+
+def save_best(model, cfg, run_dir: Path, best: BestScore, scores: dict, step: int) -> None:
+    best.value, best.step = scores[best.name], step
+    export_dir = checkpoint.export(run_dir / "export_best", model.export_nets(), cfg)
+    (export_dir / "best.json").write_text(json.dumps({"step": step, "metric": best.name, **scores}, indent=2))
+    log.info("step %d: best %s so far (%.4g) -> %s", step, best.name, best.value, export_dir)
+
