@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from pathlib import Path
+
+# Subcommands owned by a module with add_arguments(parser) and run(args) -> int, imported only when chosen so that
+# `translate --help` stays fast.
+COMMANDS = {
+    "convert": ("translate.convert", "translate a folder tree of images with a trained generator"),
+    "export": ("translate.export_formats", "write a generator as ONNX or TorchScript, checked against eager"),
+    "gallery": ("translate.gallery", "an HTML page of input | output pairs for a converted folder"),
+}
+EVAL_COMMANDS = {
+    "fid": ("translate.evaluation.fid", "FID and KID between two folders (offline EfficientNet-Lite0 features)"),
+    "paired": ("translate.evaluation.paired", "PSNR, SSIM, L1 and perceptual distance of paired folders"),
+    "imagenet-class": ("translate.evaluation.imagenet_class", "ImageNet class probability / top-1 / top-5 rate"),
+    "retrieval": ("translate.evaluation.retrieval", "cross-domain retrieval Recall@K, mAP, CMC of labeled folders"),
+    "classify": ("translate.evaluation.classify", "accuracy, per-class accuracy, confusion of a labeled folder"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", default="runs/demo")
     p.add_argument("--steps", type=int, default=300)
 
+    for name, (module, help_text) in COMMANDS.items():
+        _add_module_command(sub, name, module, help_text)
+    evaluate = sub.add_parser("eval", help="score images or a model; prints one JSON object on stdout")
+    eval_sub = evaluate.add_subparsers(dest="metric", required=True)
+    for name, (module, help_text) in EVAL_COMMANDS.items():
+        _add_module_command(eval_sub, name, module, help_text)
+
     args, extra = parser.parse_known_args(argv)
     if args.command == "train":  # overrides may also follow the options: `train R.yaml --preset cpu a.b=1`
         args.overrides += [item for item in extra if "=" in item and not item.startswith("-")]
@@ -30,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if hasattr(args, "module"):  # each of these reports its own errors and returns its exit code
+        return importlib.import_module(args.module).run(args)
     try:
         if args.command == "train":
             return _train(args)
@@ -53,3 +78,9 @@ def _train(args) -> int:
     export_dir = train(cfg, run_dir, resume=args.resume)
     print(f"export: {export_dir}")
     return 0
+
+
+def _add_module_command(sub, name: str, module: str, help_text: str) -> None:
+    parser = sub.add_parser(name, help=help_text, description=help_text)
+    importlib.import_module(module).add_arguments(parser)
+    parser.set_defaults(module=module)
