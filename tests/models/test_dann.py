@@ -1,6 +1,5 @@
 """DANN: gradient reversal sign and schedule, the annealed lr, per-domain BatchNorm, the source-only baseline."""
 
-import contextlib
 import math
 
 import pytest
@@ -16,20 +15,11 @@ from translate.models.common import Progress
 from translate.models.dann import DomainBatchNorm, pseudo_label_loss
 from translate.train import train
 from tests.data.test_labeled import write_labeled
+from tests.models.fake_accelerator import FakeAccelerator
 
 TINY = ["model.name=dann", "model.image_size=16", "model.embedding_dim=8", "model.hidden=8", "model.domain_hidden=8",
         "data.load_size=16", "data.crop_size=16", "data.preprocess=resize", "data.flip=false", "data.batch_size=4",
         "data.num_workers=0", "model.num_classes=2", "train.max_steps=2", "train.decay_steps=0", "train.log_every=1"]
-
-
-class FakeAccelerator:
-    device = torch.device("cpu")
-
-    def backward(self, loss):
-        loss.backward()
-
-    def autocast(self):
-        return contextlib.nullcontext()
 
 
 @pytest.fixture

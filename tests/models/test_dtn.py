@@ -1,7 +1,5 @@
 """DTN: each term of L_G reaches g, f never changes and stays out of the prepared nets, D's three classes."""
 
-import contextlib
-
 import pytest
 import torch
 
@@ -13,21 +11,12 @@ from translate.models.common import Progress
 from translate.models.dtn import FAKE_SOURCE, FAKE_TARGET, REAL_TARGET, discriminator_loss, generator_loss
 from translate.train import train
 from tests.data.test_labeled import write_labeled
+from tests.models.fake_accelerator import FakeAccelerator
 
 CLASSIFIER = ["model.name=classifier", "model.image_size=16", "model.embedding_dim=8", "model.num_classes=2"]
 TINY = ["model.name=dtn", "model.ngf=4", "model.ndf=4", "model.n_layers_d=2", "data.load_size=16", "data.crop_size=16",
         "data.preprocess=resize", "data.flip=false", "data.batch_size=3", "data.num_workers=0", "train.max_steps=2",
         "train.decay_steps=0", "train.log_every=1"]
-
-
-class FakeAccelerator:
-    device = torch.device("cpu")
-
-    def backward(self, loss):
-        loss.backward()
-
-    def autocast(self):
-        return contextlib.nullcontext()
 
 
 @pytest.fixture
