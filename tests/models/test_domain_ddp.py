@@ -1,0 +1,56 @@
+"""DANN and DTN under `accelerate launch` with two CPU processes (gloo DDP): both ranks train, the export loads."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.models import test_dann, test_dtn
+from tests.data.test_labeled import write_labeled
+from translate import checkpoint, config
+from translate.checkpoint import load_classifier, load_generator
+from translate.models.classifier import build_classifier, classifier_spec
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def launch_two_processes(tmp_path: Path, overrides: list[str]) -> Path:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("{}\n")
+    run = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                           "-m", "translate", "train", str(recipe), *overrides, "train.max_steps=3",
+                           "--run-dir", str(run)],
+                          cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+    assert (run / "checkpoints" / "step_00000003" / "random_states_1.pkl").exists(), "the second rank never ran"
+    return run / "export"
+
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(torch.cuda.is_available(),
+                                                   reason="checks CPU DDP; on a GPU machine --multi_gpu uses GPUs")]
+
+
+def test_dann_trains_on_two_processes(tmp_path):
+    source = write_labeled(tmp_path / "source", per_class=4)
+    target = write_labeled(tmp_path / "target", mode="RGB", seed=3)
+    export = launch_two_processes(tmp_path, [*test_dann.TINY, f"data.source={source}", f"data.target={target}"])
+    assert load_classifier(export)(torch.zeros(2, 3, 16, 16)).shape == (2, 2)
+
+
+def test_dtn_trains_on_two_processes(tmp_path):
+    cfg = config.load(None, test_dtn.CLASSIFIER)
+    net = build_classifier(cfg.model)
+    f = checkpoint.export(tmp_path / "f", {"classifier": (net, classifier_spec(cfg.model, net))}, cfg)
+    source = write_labeled(tmp_path / "source", per_class=3, mode="RGB")
+    target = write_labeled(tmp_path / "target", per_class=3, seed=2)
+    export = launch_two_processes(tmp_path, [*test_dtn.TINY, f"model.encoder={f}", f"data.source={source}",
+                                             f"data.target={target}"])
+    assert load_generator(export)(torch.zeros(1, 3, 16, 16)).shape == (1, 3, 16, 16)
