@@ -91,3 +91,20 @@ def test_timm_encoder_as_f(setup):
     assert model.f.embedding_dim == 1280 and not any(p.requires_grad for p in model.f.parameters())
     out = model.train_step(batch, FakeAccelerator(), Progress(0, 1))
     assert {"loss_GANG", "loss_CONST", "loss_TID", "loss_D"} <= set(out)
+
+
+def test_grey_target_domain(tmp_path):
+    """MNIST as the paper uses it: G draws 1-channel digits, f reads them repeated to RGB, D sees grey images."""
+    cfg = config.load(None, [*CLASSIFIER, "model.encoder=dtn", "model.image_size=32"])
+    net = build_classifier(cfg.model)
+    f = checkpoint.export(tmp_path / "f", {"classifier": (net, classifier_spec(cfg.model, net))}, cfg)
+    source = write_labeled(tmp_path / "source", per_class=3, mode="RGB")
+    target = write_labeled(tmp_path / "target", per_class=3, seed=2, mode="L")
+    setup = [f"model.encoder={f}", f"data.source={source}", f"data.target={target}", "model.target_channels=1",
+             "data.load_size=32", "data.crop_size=32"]
+    model, batch = build(setup)
+    assert batch["source"].shape[1] == 3 and batch["target"].shape[1] == 1
+    out = model.train_step(batch, FakeAccelerator(), Progress(0, 1))
+    assert all(torch.isfinite(torch.tensor(v)) for v in out.values())
+    g = load_generator(train(config.load(None, [*TINY, *setup]), tmp_path / "run"))
+    assert g(torch.zeros(2, 3, 32, 32)).shape == (2, 1, 32, 32)

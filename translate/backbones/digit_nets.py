@@ -40,6 +40,30 @@ class LeNetEncoder(nn.Module):
         return self.net(x)
 
 
+class DTNEncoder(nn.Module):
+    """DTN's f for digits (Taigman et al. 2017, sec. 5.1): four convolutions of 64, 128, 256 and 128 filters, each
+    followed by BatchNorm; 3x3 stride 2 down to 4x4, then 4x4 valid to a 1x1 code; ReLU between, tanh on the code,
+    so the f-constancy distance compares bounded vectors. 32 px input."""
+
+    def __init__(self, in_channels: int = 3, embedding_dim: int = 128, image_size: int = 32, norm: str = "batch"):
+        super().__init__()
+        if image_size != 32:
+            raise ValueError(f"DTNEncoder reads 32 px images, got image_size={image_size}")
+        if norm not in ("batch", "none"):
+            raise ValueError(f"DTNEncoder norm must be 'batch' or 'none', got {norm!r}")
+        bn = nn.BatchNorm2d if norm == "batch" else (lambda n: nn.Identity())
+        self.embedding_dim, self.image_size = embedding_dim, image_size
+        layers, width = [], in_channels
+        for out in (64, 128, 256):
+            layers += [nn.Conv2d(width, out, 3, 2, 1), bn(out), nn.ReLU()]
+            width = out
+        self.net = nn.Sequential(*layers, nn.Conv2d(width, embedding_dim, 4), bn(embedding_dim), nn.Tanh(),
+                                 nn.Flatten())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 class TimmEncoder(nn.Module):
     """A timm encoder's pooled embedding for [-1, 1] inputs: rescaled to the normalisation its weights expect."""
 
@@ -55,11 +79,11 @@ class TimmEncoder(nn.Module):
         return self.model(((x + 1) / 2 - self.mean) / self.std)
 
 
-FEATURE_ENCODERS = {"lenet": LeNetEncoder}
+FEATURE_ENCODERS = {"lenet": LeNetEncoder, "dtn": DTNEncoder}
 
 
 def build_feature_encoder(arch: str, pretrained=False, **kwargs) -> nn.Module:
-    """"lenet" (kwargs: in_channels, embedding_dim, image_size, norm) or "timm:NAME" (kwargs: image_size;
+    """"lenet" or "dtn" (kwargs: in_channels, embedding_dim, image_size, norm) or "timm:NAME" (kwargs: image_size;
     pretrained: True = the registered offline weights, a path = that file, False = random)."""
     if arch in FEATURE_ENCODERS:
         if pretrained:
@@ -117,6 +141,7 @@ class DTNGenerator(nn.Module):
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, encoder: dict | None = None, ngf: int = 64):
         super().__init__()
+        self.in_channels = in_channels
         encoder = encoder or {"arch": "lenet", "kwargs": {"in_channels": in_channels}}
         self.f = build_feature_encoder(encoder["arch"], **encoder.get("kwargs", {}))
         self.image_size = self.f.image_size

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from translate.backbones import EncoderClassifier
+from translate.backbones.digit_nets import FEATURE_ENCODERS
 from translate.data.labeled import LabeledDataset
 from translate.models.common import EMA, Progress
 
@@ -21,9 +22,9 @@ from translate.models.common import EMA, Progress
 @dataclass
 class ClassifierConfig:
     name: str = "classifier"
-    encoder: str = "lenet"  # lenet | timm:<timm name>, e.g. timm:efficientnet_lite0
+    encoder: str = "lenet"  # lenet | dtn (DTN's digit f) | timm:<timm name>, e.g. timm:efficientnet_lite0
     pretrained: str = ""  # timm encoders: "" random, "default" the registered offline weights, or a weights file
-    embedding_dim: int = 128  # lenet only; a timm encoder has its own width
+    embedding_dim: int = 128  # lenet and dtn; a timm encoder has its own width
     image_size: int = 32  # the encoder's input side; data.load_size / crop_size should produce it
     norm: str = "batch"  # lenet: batch | none
     hidden: int = 0  # a hidden fc layer in the head (DANN's label predictor has fc100)
@@ -44,14 +45,14 @@ def pretrained_arg(text: str):
 
 def encoder_description(cfg) -> dict:
     """How to rebuild the encoder, as stored in the export spec (never the pretrained flag: weights are saved)."""
-    if cfg.encoder == "lenet":
-        return {"arch": "lenet", "kwargs": {"in_channels": cfg.channels, "embedding_dim": cfg.embedding_dim,
+    if cfg.encoder in FEATURE_ENCODERS:
+        return {"arch": cfg.encoder, "kwargs": {"in_channels": cfg.channels, "embedding_dim": cfg.embedding_dim,
                                             "image_size": cfg.image_size, "norm": cfg.norm}}
     if cfg.encoder.startswith("timm:"):
         if cfg.channels != 3:
             raise ValueError(f"model.encoder={cfg.encoder} takes 3-channel images, model.channels={cfg.channels}")
         return {"arch": cfg.encoder, "kwargs": {"image_size": cfg.image_size}}
-    raise ValueError(f"model.encoder must be lenet or timm:<name>, got {cfg.encoder!r}")
+    raise ValueError(f"model.encoder must be one of {', '.join(FEATURE_ENCODERS)} or timm:<name>, got {cfg.encoder!r}")
 
 
 def build_classifier(cfg) -> EncoderClassifier:

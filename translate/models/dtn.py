@@ -36,7 +36,9 @@ class DTNConfig:
     encoder: str = ""  # f: a classifier export folder (translate train recipes/classifier_digits.yaml) or timm:NAME
     pretrained: str = "default"  # timm f: "default" the registered offline weights, or a weights file
     image_size: int = 32  # timm f's input side (a classifier export says its own)
-    channels: int = 3  # source and target images (f reads G's output, so both domains share it)
+    channels: int = 3  # source images, and what f reads
+    target_channels: int = 0  # target images and G's output; 0 = channels. 1 for MNIST: G draws grey digits,
+    #                           repeated to `channels` wherever f reads them
     ngf: int = 64
     ndf: int = 64
     n_layers_d: int = 3
@@ -70,11 +72,13 @@ class DTN:
         self.cfg = cfg
         f, self.encoder_description = fixed_encoder(cfg)
         # G = g(f(.)) as one module for export; its f holds the fixed weights and is frozen before any prepare
-        self.generator = init_weights(DTNGenerator(cfg.channels, cfg.channels, self.encoder_description, cfg.ngf))
+        self.target_channels = cfg.target_channels or cfg.channels
+        self.generator = init_weights(DTNGenerator(cfg.channels, self.target_channels, self.encoder_description,
+                                                   cfg.ngf))
         self.generator.f.load_state_dict(f.state_dict())
         self.f = freeze(self.generator.f)
         self.image_size = self.generator.image_size
-        d = build_discriminator("class_d", cfg.channels, num_classes=3, ndf=cfg.ndf, n_layers=cfg.n_layers_d)
+        d = build_discriminator("class_d", self.target_channels, num_classes=3, ndf=cfg.ndf, n_layers=cfg.n_layers_d)
         self.raw = {"g": self.generator.g, "D": d}
         self.nets = dict(self.raw)
         self.optimizers = {"g": adam(self.raw["g"].parameters(), cfg.lr, cfg.beta1),
@@ -90,7 +94,7 @@ class DTN:
         n = source.shape[0]
         with accelerator.autocast():
             with torch.no_grad():
-                f_x = f(torch.cat([source, target]))
+                f_x = f(torch.cat([source, self.for_f(target)]))
             fake = self.nets["g"](f_x)  # one forward of the DDP-wrapped g: [G(source); G(target)]
 
             set_requires_grad(self.raw["D"], True)
@@ -111,7 +115,8 @@ class DTN:
         """The terms of L_G (eq. 7, weighted) for fake = [G(source); G(target)], f_x = [f(source); f(target)]."""
         cfg, n = self.cfg, fake.shape[0] - target.shape[0]
         out = {"loss_GANG": generator_loss(self.raw["D"](fake), n),
-               "loss_CONST": cfg.alpha * losses.f_constancy_loss(f_x[:n], self.f(fake[:n]), cfg.const_distance),
+               "loss_CONST": cfg.alpha * losses.f_constancy_loss(f_x[:n], self.f(self.for_f(fake[:n])),
+                                                                 cfg.const_distance),
                "loss_TID": cfg.beta * F.mse_loss(fake[n:].float(), target.float())}
         if cfg.gamma > 0:
             out["loss_TV"] = cfg.gamma * losses.tv_loss(fake, cfg.tv_beta)
@@ -120,12 +125,17 @@ class DTN:
     @torch.no_grad()
     def visuals(self, batch: dict) -> dict[str, torch.Tensor]:
         g, f = self.raw["g"], self.f.to(batch["source"].device)
-        return {"source": batch["source"], "G(source)": g(f(batch["source"])),
-                "target": batch["target"], "G(target)": g(f(batch["target"]))}
+        target = self.for_f(batch["target"])
+        return {"source": batch["source"], "G(source)": self.for_f(g(f(batch["source"]))),
+                "target": target, "G(target)": self.for_f(g(f(target)))}
+
+    def for_f(self, images: torch.Tensor) -> torch.Tensor:
+        """Target-domain images with f's channel count (grey digits repeated to RGB, as the paper feeds MNIST)."""
+        return images if images.shape[1] == self.cfg.channels else images.expand(-1, self.cfg.channels, -1, -1)
 
     def export_nets(self) -> dict:
         cfg = self.cfg
-        return {"G": (self.generator, generator_spec(self.generator, "dtn", cfg.channels, cfg.channels, "eval",
+        return {"G": (self.generator, generator_spec(self.generator, "dtn", cfg.channels, self.target_channels, "eval",
                                                      encoder=self.encoder_description, ngf=cfg.ngf))}
 
 
@@ -150,5 +160,5 @@ def make_dataset(data_cfg, cfg: DTNConfig, train: bool = True) -> DomainPairData
         raise ValueError("DTN needs data.source=DIR (labeled: DIR/<class>/<image>) and data.target=DIR")
     source = LabeledDataset(data_cfg.source, cfg.channels, data_cfg.load_size, data_cfg.crop_size,
                             data_cfg.preprocess, data_cfg.flip, train)
-    return DomainPairDataset(source, data_cfg.target, cfg.channels, data_cfg.load_size, data_cfg.crop_size,
-                             data_cfg.preprocess, data_cfg.flip, train)
+    return DomainPairDataset(source, data_cfg.target, cfg.target_channels or cfg.channels, data_cfg.load_size,
+                             data_cfg.crop_size, data_cfg.preprocess, data_cfg.flip, train)
