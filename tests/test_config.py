@@ -1,4 +1,7 @@
+from pathlib import Path
+
 import pytest
+import yaml
 
 from translate import config
 from translate.models.cyclegan import CycleGANConfig
@@ -77,3 +80,12 @@ def test_cli_accepts_overrides_before_and_after_options(tmp_path, monkeypatch):
     assert (seen["cfg"].train.seed, seen["cfg"].train.max_steps, seen["cfg"].model.ngf) == (3, 5, 8)
     with pytest.raises(SystemExit):
         cli.main(["train", str(recipe), "--bogus"])
+
+
+@pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_every_recipe_and_preset_loads(recipe):
+    raw = yaml.safe_load(recipe.read_text())
+    for preset in [None, *(raw.get("presets") or {})]:
+        cfg = config.load(recipe, preset=preset)
+        assert cfg.model.name == raw["model"]["name"]
