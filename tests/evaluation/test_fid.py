@@ -100,7 +100,8 @@ def test_fid_and_kid_grow_with_noise(noise_ladder):
     fids, kids = [s["fid"] for s in scores], [s["kid_mean"] for s in scores]
     assert fids == sorted(fids) and fids[0] > 0
     assert kids == sorted(kids) and kids[-1] > 0
-    assert scores[0]["kid_subset_size"] == 40  # shrunk from 100 to the set size
+    assert scores[0]["kid_subset_size"] == 20  # half the 40-image sets: subsets that differ
+    assert all(s["kid_std"] > 0 for s in scores)
 
 
 def test_kid_repeats_with_a_seed(noise_ladder):
@@ -156,7 +157,7 @@ def test_cli_prints_one_json_object(tmp_path, capsys):
                       ("image_size", int), ("resize", str), ("n_real", int), ("kid_subset_size", int)]:
         assert isinstance(result[key], kind), key
     assert result["features"] == "efficientnet_lite0" and result["image_size"] == 64
-    assert result["n_real"] == result["n_fake"] == result["kid_subset_size"] == 12
+    assert result["n_real"] == result["n_fake"] == 12 and result["kid_subset_size"] == 6
     assert result["fid"] > 0 and result["reference_cache"] == "miss"
 
 

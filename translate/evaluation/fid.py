@@ -5,7 +5,7 @@ FID (Heusel et al. 2017, eq. 6): the Frechet distance between Gaussians fitted t
 with fewer images than feature dimensions the covariances are rank-deficient: compare FIDs only at equal counts.
 KID (Binkowski et al. 2018, sec. 3 / appendix D): the unbiased MMD^2 with the cubic polynomial kernel
 k(x, y) = (x.y / d + 1)^3, averaged over `subsets` random subsets of `subset_size` images per side (100 x 100 by
-default, smaller when a set is smaller: horse2zebra's test sets have 120-140 images); the standard deviation over
+default; half the smaller set when it holds fewer than 200: horse2zebra's test sets have 120-140 images); the standard deviation over
 subsets comes with it; subsets come from a seeded generator, so the numbers repeat. Both are computed here rather
 than with torchmetrics' FrechetInceptionDistance / KernelInceptionDistance, which are slow at these sizes (see
 the two functions), and the tests check them against torchmetrics (and FID against scipy). Features are extracted
@@ -91,8 +91,10 @@ def _cubic_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def fid_kid(real: torch.Tensor, fake: torch.Tensor, kid_subsets: int = KID_SUBSETS,
             kid_subset_size: int = KID_SUBSET_SIZE, seed: int = 0) -> dict:
-    """FID and KID of two feature sets; the KID subset size shrinks to the smaller set when needed."""
-    size = min(kid_subset_size, len(real), len(fake))
+    """FID and KID of two feature sets. Sets smaller than two subsets use subsets of half the smaller set: subsets
+    as large as the set would all be the same images, and the KID standard deviation would always read 0."""
+    smaller = min(len(real), len(fake))
+    size = kid_subset_size if smaller >= 2 * kid_subset_size else max(2, smaller // 2)
     kid_mean, kid_std = kernel_distance(real, fake, kid_subsets, size, seed)
     return {"fid": frechet_distance(real, fake), "kid_mean": kid_mean, "kid_std": kid_std,
             "kid_subsets": kid_subsets, "kid_subset_size": size}
