@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from translate.checkpoint import load_classifier, load_generator
 from translate.data.labeled import LabeledDataset
+from translate.evaluation.report import print_json
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,8 @@ def run(args) -> int:
 
 
 def emit(result: dict, path: Path | None) -> None:
-    text = json.dumps(result)
+    """The one JSON line on stdout every `translate eval` prints, and optionally the same result in a file."""
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
-    print(text)
+    print_json(result)
