@@ -33,6 +33,7 @@ from translate.inference import MODES, PRECISIONS, ModelError, Translator, group
 from translate.inference.allocator import retain_freed_memory
 from translate.inference.compiled import COMPILE_MODES
 from translate.inference.model import add_model_arguments, load_model_from_args
+from translate.launch import distributed_without_gpus
 
 MANIFEST, ERRORS = "manifest.json", "errors.txt"
 
@@ -92,10 +93,7 @@ def convert(args) -> int:
     jobs, not_images = plan(args.input_dir, args.output_dir, args.format)
     if not jobs:
         raise ValueError(f"no image files under {args.input_dir} ({len(not_images)} other files)")
-    # Without CUDA, Accelerate forms the (gloo) process group only when told to use the CPU; otherwise every
-    # launched process would convert everything as rank 0 of 1.
-    state = PartialState(cpu=args.device == "cpu" or int(os.environ.get("WORLD_SIZE", "1")) > 1
-                         and not torch.cuda.is_available())
+    state = PartialState(cpu=args.device == "cpu" or distributed_without_gpus())
     device = pick_device(args.device, state)
     retain_freed_memory()  # this process is ours: see translate/inference/allocator.py
     mine = shard(jobs, state.process_index, state.num_processes)  # before looking at outputs: same split for all

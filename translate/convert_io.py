@@ -15,9 +15,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from translate.convert_plan import Job
-from translate.data.images import convert_channels, read_image
+from translate.data.images import CHANNEL_MODES, convert_channels, read_image
 
-_MODE_OF = {1: "L", 3: "RGB", 4: "RGBA"}
 # Modes each writer accepts; anything else falls back in the order of _FALLBACKS (alpha dropped for JPEG/PPM).
 _SAVE_MODES = {"JPEG": ("L", "RGB"), "PPM": ("L", "RGB"), "WEBP": ("RGB", "RGBA"), "BMP": ("L", "RGB", "RGBA")}
 _FALLBACKS = {"L": ("RGB",), "LA": ("RGBA", "L"), "RGB": (), "RGBA": ("RGB",)}
@@ -64,7 +63,7 @@ def keep(item):
 
 def output_image(array: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
     """HxWxC uint8 network output as a PIL image; the input's alpha is carried over to 1- and 3-channel outputs."""
-    img = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array, _MODE_OF[array.shape[2]])
+    img = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array, CHANNEL_MODES[array.shape[2]])
     if alpha is not None and img.mode in ("L", "RGB"):
         img.putalpha(Image.fromarray(alpha, "L"))
     return img

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from tqdm.auto import tqdm
 from translate import checkpoint
 from translate import config as config_lib
 from translate.data import build_loader
+from translate.launch import distributed_without_gpus
 from translate.models import MODELS
 from translate.models.common import Progress, StepCounter, linear_decay_lambda
 from translate.periodic_eval import BestScore, evaluate_model, load_eval_images, save_best
@@ -36,7 +36,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     """Train `cfg` in `run_dir`; with `resume`, continue from its latest checkpoint. Returns the export folder."""
     run_dir = Path(run_dir)
     accelerator = Accelerator(
-        cpu=_distributed_without_gpus(),
+        cpu=distributed_without_gpus(),
         mixed_precision=cfg.train.mixed_precision,
         log_with="tensorboard",
         project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
@@ -123,12 +123,6 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return export_dir
-
-
-def _distributed_without_gpus() -> bool:
-    """Launched as several processes on a machine without CUDA: Accelerate only forms the (gloo) process group when
-    told to use the CPU; otherwise every process would silently train alone as rank 0 of 1."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from translate.data.folders import detect_layout, list_images, match_pairs
 from translate.data.images import CHANNEL_MODES, ImageReadError, convert_channels, load_image, read_image
-from translate.data.sampler import derive_seed, split_key
+from translate.data.sampler import checked_key, derive_seed
 from translate.data.transforms import ImageTransform, build_transform
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -30,13 +30,6 @@ def _check(channels_a: int, channels_b: int, direction: str) -> None:
             raise ValueError(f"{name} must be 1, 3 or 4, got {c!r}")
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
-
-
-def _index(key, length: int) -> tuple[int, int]:
-    index, seed = split_key(key)
-    if not 0 <= index < length:
-        raise IndexError(f"index {index} out of range for a dataset of {length}")
-    return index, seed
 
 
 class PairedDataset(Dataset):
@@ -71,7 +64,7 @@ class PairedDataset(Dataset):
         return len(self.pairs)
 
     def __getitem__(self, key) -> dict[str, torch.Tensor | str]:
-        index, seed = _index(key, len(self))
+        index, seed = checked_key(key, len(self))
         path_a, path_b = self.pairs[index]
         a, b = self._load(path_a, path_b)
         if self.swap:
@@ -122,7 +115,7 @@ class UnpairedDataset(Dataset):
         return max(len(self.files_a), len(self.files_b))
 
     def __getitem__(self, key) -> dict[str, torch.Tensor | str]:
-        index, seed = _index(key, len(self))
+        index, seed = checked_key(key, len(self))
         path_a = self.files_a[index % len(self.files_a)]
         path_b = self.files_b[self.b_index(index, seed)]
         return {"A": _transform_one(self.transform, path_a, self.channels_a, derive_seed(seed, _CROP_A)),
@@ -151,7 +144,7 @@ class SingleDataset(Dataset):
         return len(self.files)
 
     def __getitem__(self, key) -> dict[str, torch.Tensor | str]:
-        index, seed = _index(key, len(self))
+        index, seed = checked_key(key, len(self))
         path = self.files[index]
         return {"A": _transform_one(self.transform, path, self.channels, derive_seed(seed, _CROP_A)),
                 "A_path": str(path)}

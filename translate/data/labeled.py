@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from translate.data.folders import list_images
 from translate.data.images import load_image
-from translate.data.sampler import derive_seed, split_key
+from translate.data.sampler import checked_key, derive_seed
 from translate.data.transforms import build_transform
 
 AUGMENTS = ("none", "color")
@@ -68,7 +68,7 @@ class LabeledDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, key) -> dict:
-        index, seed = _index(key, len(self))
+        index, seed = checked_key(key, len(self))
         path, label = self.samples[index]
         image = load_image(path, 3 if self.augment == "color" else self.channels)
         if self.augment == "color":
@@ -108,7 +108,7 @@ class DomainPairDataset(Dataset):
         return max(len(self.source), len(self.targets))
 
     def __getitem__(self, key) -> dict:
-        index, seed = _index(key, len(self))
+        index, seed = checked_key(key, len(self))
         item = self.source[(index % len(self.source), seed)]
         t = int(np.random.default_rng(derive_seed(seed, _CHOICE_T)).integers(len(self.targets)))
         path, label = self.targets[t]
@@ -119,10 +119,3 @@ class DomainPairDataset(Dataset):
         return {"source": item["image"], "label": item["label"], "target": target,
                 "target_label": torch.tensor(label, dtype=torch.int64), "source_path": item["path"],
                 "target_path": str(path)}
-
-
-def _index(key, length: int) -> tuple[int, int]:
-    index, seed = split_key(key)
-    if not 0 <= index < length:
-        raise IndexError(f"index {index} out of range for a dataset of {length}")
-    return index, seed

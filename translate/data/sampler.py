@@ -40,6 +40,14 @@ def split_key(key) -> Key:
     return int(key), 0
 
 
+def checked_key(key, length: int) -> Key:
+    """split_key, and an IndexError for an index outside a dataset of `length` items."""
+    index, seed = split_key(key)
+    if not 0 <= index < length:
+        raise IndexError(f"index {index} out of range for a dataset of {length}")
+    return index, seed
+
+
 class InfiniteSampler:
     """Yields this rank's keys forever, in optimisation-step order.
 
