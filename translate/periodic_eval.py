@@ -49,6 +49,10 @@ def load_eval_images(cfg, entry) -> tuple[torch.Tensor, torch.Tensor]:
     data_cfg = dataclasses.replace(cfg.data, phase=cfg.eval.phase)
     dataset = entry.dataset(data_cfg, cfg.model, train=False)
     items = [dataset[(i, 0)] for i in range(min(len(dataset), cfg.eval.max_images))]
+    if "A" not in items[0]:
+        raise ValueError(f"eval.every scores A -> B translation (pix2pix, CycleGAN); model.name={cfg.model.name} "
+                         "has no such pairs: score it after training with `translate eval classify` or "
+                         "`translate eval retrieval`")
     return torch.stack([item["A"] for item in items]), torch.stack([item["B"] for item in items])
 
 

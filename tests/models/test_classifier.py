@@ -32,3 +32,9 @@ def test_class_count_must_match(tmp_path):
 def test_needs_a_root(tmp_path):
     with pytest.raises(ValueError, match="data.root"):
         train(config.load(None, TINY), tmp_path / "run")
+
+
+def test_periodic_eval_of_a_classifier_is_a_clear_error(tmp_path):
+    root = write_labeled(tmp_path / "data", classes=("cat", "cow", "dog"), per_class=2)
+    with pytest.raises(ValueError, match="translate eval classify"):
+        train(config.load(None, [*TINY, f"data.root={root}", "eval.every=1"]), tmp_path / "run")
