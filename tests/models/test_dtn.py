@@ -63,6 +63,18 @@ def test_f_is_frozen_and_never_changes(setup):
     assert all(p.grad is not None for p in model.raw["D"].parameters())
 
 
+def test_discriminator_never_sees_real_and_fake_in_one_batch(setup):
+    """With BatchNorm in D, a mixed batch would normalise the fakes unlike the G step, which shows D fakes only."""
+    model, batch = build(setup)
+    seen = []
+    model.raw["D"].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach().clone()))
+    model.train_step(batch, FakeAccelerator(), Progress(0, 1))
+    d_fake, d_real, g_fake = seen
+    assert torch.equal(d_real, batch["target"])
+    assert d_fake.shape == g_fake.shape == (6, *batch["target"].shape[1:])  # [G(source); G(target)] both times
+    assert torch.allclose(d_fake, g_fake)
+
+
 def test_discriminator_classes_are_the_papers():
     assert (FAKE_SOURCE, FAKE_TARGET, REAL_TARGET) == (0, 1, 2)
     sure = torch.eye(3)[[0, 0, 1, 1, 2, 2]] * 20  # G(source) x2, G(target) x2, real target x2

@@ -99,7 +99,10 @@ class DTN:
 
             set_requires_grad(self.raw["D"], True)
             self.optimizers["D"].zero_grad(set_to_none=True)
-            loss_d = discriminator_loss(self.nets["D"](torch.cat([fake.detach(), target])), n, target.shape[0])
+            # fakes and reals in separate batches, the fakes exactly as the G step shows them: with BatchNorm in D a
+            # mixed batch normalises fakes with statistics the G step never reproduces (DCGAN practice)
+            logits = torch.cat([self.nets["D"](fake.detach()), self.nets["D"](target)])
+            loss_d = discriminator_loss(logits, n, target.shape[0])
             accelerator.backward(loss_d)
             self.optimizers["D"].step()
 
