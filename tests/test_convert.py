@@ -109,7 +109,7 @@ def test_converts_a_whole_tree_keeping_sizes_modes_and_alpha(model_dir, tmp_path
     assert manifest["settings"]["model"]["sha256"] == sha
     record = next(r for r in manifest["images"] if r["input"] == "odd.png")
     assert record == {"input": "odd.png", "output": "odd.png", "size": [257, 513]}
-    assert not list(out.rglob(".*partial"))
+    assert not list(out.rglob(".*partial*"))
 
 
 def test_rerun_skips_finished_outputs_and_resumes(model_dir, tmp_path, capsys):

@@ -27,7 +27,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from translate.convert_io import DecodeDataset, keep, output_image, save_atomic, write_text_atomic
+from translate.atomic import write_text_atomic
+from translate.convert_io import DecodeDataset, keep, output_image, save_atomic
 from translate.convert_plan import FORMATS, Job, check_separate, plan, shard
 from translate.inference import MODES, PRECISIONS, ModelError, Translator, group_by_size, prepare_for_inference
 from translate.inference.allocator import retain_freed_memory

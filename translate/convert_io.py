@@ -6,7 +6,6 @@ only once complete (temp file + rename), so a rerun can trust any output it find
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from translate.atomic import atomic_path
 from translate.convert_plan import Job
 from translate.data.images import CHANNEL_MODES, convert_channels, read_image
 
@@ -76,16 +76,5 @@ def save_atomic(img: Image.Image, path: Path) -> None:
         raise ValueError(f"cannot write {path}: unknown image extension {path.suffix!r}")
     allowed = _SAVE_MODES.get(fmt, ("L", "LA", "RGB", "RGBA"))
     mode = next(m for m in (img.mode, *_FALLBACKS[img.mode], "RGB") if m in allowed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
+    with atomic_path(path) as tmp:
         (img if mode == img.mode else img.convert(mode)).save(tmp, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)

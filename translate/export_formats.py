@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from translate.atomic import atomic_path, write_text_atomic
 from translate.inference import MODES, ModelError, prepare_for_inference
 from translate.inference.model import Model, add_model_arguments, load_model_from_args
 
@@ -71,31 +71,24 @@ def default_output(model_path: Path, model: Model, fmt: str) -> Path:
 
 def export_onnx(net: nn.Module, sample: torch.Tensor, path: Path, opset: int = 17) -> None:
     dims = {0: "batch", 2: "height", 3: "width"}
-    tmp = path.with_name(f".{path.name}.partial")
-    with warnings.catch_warnings():  # the legacy exporter and the tracer are chatty about things that do not apply
+    with atomic_path(path) as tmp, warnings.catch_warnings():  # the legacy exporter and the tracer are chatty about things that do not apply
         warnings.simplefilter("ignore")
         torch.onnx.export(net, (sample,), str(tmp), dynamo=False, input_names=["image"], output_names=["output"],
                           dynamic_axes={"image": dims, "output": dims}, opset_version=opset)
-    os.replace(tmp, path)
 
 
 def export_torchscript(net: nn.Module, sample: torch.Tensor, path: Path) -> None:
     """Traced: the generators have no data-dependent control flow, so the trace runs at any input size."""
-    tmp = path.with_name(f".{path.name}.partial")
-    with warnings.catch_warnings():
+    with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.jit.save(torch.jit.trace(net, sample, check_trace=False), str(tmp))  # checked after saving instead
-    os.replace(tmp, path)
 
 
 def write_sidecar(path: Path, model: Model, fmt: str) -> None:
     info = {"format": fmt, "input": "image (N, C, H, W) float", "arch": model.arch, "net": model.name,
             "in_channels": model.in_channels, "out_channels": model.out_channels,
             "size_multiple": model.size_multiple, "value_range": [-1.0, 1.0], "sha256_of_weights": model.sha256}
-    sidecar = path.with_name(path.name + ".json")
-    tmp = sidecar.with_name(f".{sidecar.name}.partial")
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, sidecar)
+    write_text_atomic(path.with_name(path.name + ".json"), json.dumps(info, indent=2))
 
 
 def check_parity(path: Path, fmt: str, net: nn.Module, model: Model) -> float | None:

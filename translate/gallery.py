@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from PIL import Image
 
-from translate.convert_io import write_text_atomic
+from translate.atomic import atomic_path, write_text_atomic
 from translate.convert_plan import check_separate, walk
 from translate.data.images import read_image
 
@@ -69,10 +69,8 @@ def make_thumbnail(source: Path, thumb: Path, size: int) -> None:
     img.thumbnail((size, size))
     if img.mode in ("LA", "RGBA"):
         img = Image.alpha_composite(Image.new("RGBA", img.size, (200, 200, 200, 255)), img.convert("RGBA"))
-    thumb.parent.mkdir(parents=True, exist_ok=True)
-    tmp = thumb.with_name(f".{thumb.name}.partial")
-    img.convert("RGB").save(tmp, format="JPEG", quality=85)
-    os.replace(tmp, thumb)
+    with atomic_path(thumb) as tmp:
+        img.convert("RGB").save(tmp, format="JPEG", quality=85)
 
 
 def build_gallery(input_dir: Path, output_dir: Path, per_page: int = 100, thumb_size: int = 256,

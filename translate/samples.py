@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import Iterable
 
 import torch
 from torchvision.utils import save_image
+
+from translate.atomic import atomic_path
 
 MAX_ROWS = 4
 
@@ -17,11 +18,8 @@ def save_sample_grid(visuals: dict[str, torch.Tensor], path: str | Path) -> None
     """Write the grid atomically (temp file + rename); images in [-1, 1], any channel count (1 and 4 shown as RGB)."""
     columns = [_as_rgb(v[:MAX_ROWS].detach().float().cpu()) for v in visuals.values()]
     grid = torch.stack(columns, dim=1).flatten(0, 1)  # row-major: sample 0's visuals, then sample 1's ...
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    save_image((grid + 1) / 2, tmp, nrow=len(columns), padding=2)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_image((grid + 1) / 2, tmp, nrow=len(columns), padding=2)
 
 
 @contextlib.contextmanager

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from translate.atomic import atomic_path
 
 
 def cache_dir() -> Path:
@@ -47,15 +48,7 @@ def load_features(key: str) -> torch.Tensor | None:
 
 def save_features(key: str, features: torch.Tensor, about: dict) -> Path:
     """Store features atomically; `about` (folder, extractor) is kept as metadata for whoever inspects the file."""
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{key}.safetensors"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    path = cache_dir() / f"{key}.safetensors"
+    with atomic_path(path) as tmp:
         save_file({"features": features.contiguous()}, tmp, metadata={"about": json.dumps(about, sort_keys=True)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path

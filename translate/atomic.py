@@ -1,0 +1,29 @@
+"""Atomic file writes: write to a temporary name beside the target, then rename, so a crash or a failed write never
+leaves a half-written file under the final name, and readers see the old file or the new one, nothing between."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path to write to; renamed onto `path` when the block ends normally, removed when it raises.
+    It keeps `path`'s extension (writers that pick a format by extension see the right one) and carries the
+    process id (two processes writing the same file never share a temporary)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
