@@ -6,11 +6,11 @@ a rank-strided share of it: no file is converted twice and none is left out.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from translate.data.folders import visible_files
 from translate.data.images import is_image_file
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "same": None}
@@ -44,11 +44,8 @@ def check_separate(input_dir: Path, output_dir: Path) -> None:
 def walk(folder: Path) -> tuple[list[Path], list[Path]]:
     """(image files, other files) under `folder`, sorted; hidden files and folders are not data and are ignored."""
     images, others = [], []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            if not name.startswith("."):
-                (images if is_image_file(name) else others).append(Path(dirpath, name))
+    for path in visible_files(folder):
+        (images if is_image_file(path) else others).append(path)
     return sorted(images), sorted(others)
 
 

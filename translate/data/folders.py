@@ -9,12 +9,20 @@ Layouts, for a phase such as "train":
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from translate.data.images import is_image_file
 
 LAYOUTS = ("aligned", "twin", "unaligned")
 _SHOWN = 5  # how many offending names an error message lists
+
+
+def visible_files(folder: str | os.PathLike) -> Iterator[Path]:
+    """Every file under `folder`, symlinked folders followed, hidden files and folders left out."""
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        yield from (Path(dirpath, f) for f in filenames if not f.startswith("."))
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
@@ -28,10 +36,7 @@ def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
         what = "is not a folder" if folder.exists() else "does not exist"
         raise FileNotFoundError(f"image folder {folder} {what}")
     if recursive:
-        found = []
-        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            found += [Path(dirpath, f) for f in filenames if not f.startswith(".") and is_image_file(f)]
+        found = [p for p in visible_files(folder) if is_image_file(p)]
     else:
         found = [p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file() and is_image_file(p)]
     if not found:
