@@ -14,10 +14,12 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
+from translate.atomic import write_text_atomic
 from translate.checkpoint import load_classifier, load_generator
 from translate.data.labeled import LabeledDataset
-from translate.evaluation.report import print_json
+from translate.evaluation import report
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +32,20 @@ def add_arguments(parser) -> None:
 
 
 def add_common_arguments(parser) -> None:
+    """What classify and retrieval share: every eval command's device/batch/progress options, and --json."""
+    report.add_common_arguments(parser)
     parser.add_argument("--json", type=Path, help="also write the JSON result to this file")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--device", default="cpu")
 
 
-def load_folder(folder: Path, spec: dict, batch_size: int, classes: list[str] | None = None) -> DataLoader:
-    """A labeled folder at the network's input size (bicubic resize, no augmentation), in file order."""
+def load_folder(folder: Path, spec: dict, args, classes: list[str] | None = None):
+    """A labeled folder at the network's input size (bicubic resize, no augmentation), in file order, in batches
+    of args.batch_size, with a progress bar on stderr."""
     size = spec["image_size"]
     dataset = LabeledDataset(folder, spec["in_channels"], size, size, "resize", flip=False, train=False,
                              classes=classes)
     log.info("%s: %d images, %d classes", folder, len(dataset), len(dataset.classes))
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=False, num_workers=args.workers)
+    return tqdm(loader, desc=folder.name, unit="batch", leave=False, disable=args.no_progress, file=sys.stderr)
 
 
 def translator(export: Path | None, device) -> torch.nn.Module | None:
@@ -53,7 +57,7 @@ def predict(args) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """(true labels, predicted labels, class names) over the folder."""
     model, spec = load_classifier(args.model, device=args.device, with_spec=True)
     generator = translator(args.translate, args.device)
-    loader = load_folder(args.folder, spec, args.batch_size, classes=spec["classes"])
+    loader = load_folder(args.folder, spec, args, classes=spec["classes"])
     truth, predicted = [], []
     for batch in loader:
         x = batch["image"].to(args.device)
@@ -76,6 +80,7 @@ def classification_metrics(truth: torch.Tensor, predicted: torch.Tensor, classes
 
 
 def run(args) -> int:
+    args.device = report.resolve_device(args.device)
     try:
         truth, predicted, classes = predict(args)
         result = {"model": str(args.model), "folder": str(args.folder),
@@ -91,6 +96,5 @@ def run(args) -> int:
 def emit(result: dict, path: Path | None) -> None:
     """The one JSON line on stdout every `translate eval` prints, and optionally the same result in a file."""
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
-    print_json(result)
+        write_text_atomic(path, json.dumps(result, indent=2) + "\n")
+    report.print_json(result)

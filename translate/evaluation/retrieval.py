@@ -17,7 +17,9 @@ from urllib.parse import quote
 import torch
 import torch.nn.functional as F
 
+from translate.atomic import write_text_atomic
 from translate.checkpoint import load_encoder
+from translate.evaluation import report
 from translate.evaluation.classify import add_common_arguments, emit, load_folder, translator
 
 log = logging.getLogger(__name__)
@@ -70,14 +72,15 @@ def embed(loader, encoder, generator=None, device="cpu") -> tuple[torch.Tensor, 
 
 
 def run(args) -> int:
+    args.device = report.resolve_device(args.device)
     try:
         encoder, spec = load_encoder(args.model, device=args.device, with_spec=True)
         generator = translator(args.translate_query, args.device)
         # one class numbering for both folders: the union of their class names
         names = sorted({p.name for folder in (args.query, args.gallery) if folder.is_dir()
                         for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")})
-        query = embed(load_folder(args.query, spec, args.batch_size, names), encoder, generator, args.device)
-        gallery = embed(load_folder(args.gallery, spec, args.batch_size, names), encoder, None, args.device)
+        query = embed(load_folder(args.query, spec, args, names), encoder, generator, args.device)
+        gallery = embed(load_folder(args.gallery, spec, args, names), encoder, None, args.device)
         metrics, ranking = retrieval_metrics(query[0], query[1], gallery[0], gallery[1])
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"translate eval retrieval: error: {error}", file=sys.stderr)
@@ -94,7 +97,6 @@ def run(args) -> int:
 
 def write_html(path: Path, query, gallery, ranking: torch.Tensor, names: list[str], result: dict, top: int = 3):
     """One row per query: the query image, then its top answers framed green (same class) or red."""
-    path.parent.mkdir(parents=True, exist_ok=True)
 
     def cell(image_path: str, label: int, hit: bool | None) -> str:
         src = quote(os.path.relpath(Path(image_path).resolve(), path.parent.resolve()))
@@ -108,6 +110,6 @@ def write_html(path: Path, query, gallery, ranking: torch.Tensor, names: list[st
         answers = "".join(cell(gallery[2][j], int(gallery[1][j]), int(gallery[1][j]) == q_label) for j in order)
         rows.append(f"<tr>{cell(query[2][i], q_label, None)}{answers}</tr>")
     summary = ", ".join(f"{k} {result[k]:.4f}" for k in ("recall@1", "recall@5", "recall@10", "map"))
-    path.write_text(f"<!doctype html><meta charset=utf-8><title>retrieval</title><body><p>{html.escape(summary)}"
-                    f"</p><table><tr><th>query</th>{''.join(f'<th>#{k + 1}</th>' for k in range(top))}</tr>"
-                    f"{''.join(rows)}</table></body>\n")
+    write_text_atomic(path, f"<!doctype html><meta charset=utf-8><title>retrieval</title><body><p>{html.escape(summary)}"
+                      f"</p><table><tr><th>query</th>{''.join(f'<th>#{k + 1}</th>' for k in range(top))}</tr>"
+                      f"{''.join(rows)}</table></body>\n")
