@@ -157,7 +157,11 @@ def test_auto_compiles_only_recurring_shapes(monkeypatch):
         return run
 
     monkeypatch.setattr(compiled_module.torch, "compile", fake_compile)
-    runner = compiled_module.ShapeCompiled(small_conv_net(), "auto", after=3, max_shapes=1)
-    for shape in [(1, 3, 8, 8)] * 4 + [(1, 3, 9, 9)] * 4:
+    runner = compiled_module.ShapeCompiled(small_conv_net(), "auto", after=3, max_shapes=1, min_pixels=64)
+    for shape in [(1, 3, 7, 7)] * 4 + [(1, 3, 8, 8)] * 4 + [(1, 3, 9, 9)] * 4:
         runner(torch.zeros(shape))
-    assert compiled_calls == [(1, 3, 8, 8)] * 2  # from the 3rd call of the first shape; the cap keeps 9x9 eager
+    # 7x7 is under min_pixels; 8x8 from its 3rd call; the cap of one shape keeps 9x9 eager
+    assert compiled_calls == [(1, 3, 8, 8)] * 2
+    forced = compiled_module.ShapeCompiled(small_conv_net(), "on", min_pixels=64)
+    forced(torch.zeros(1, 3, 7, 7))
+    assert compiled_calls[-1] == (1, 3, 7, 7)  # "on" compiles whatever the size
