@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from translate.data.folders import list_images
-from translate.evaluation.features import build_classifier
+from translate.evaluation.features import build_classifier, extract
 from translate.evaluation.loading import iter_batches
 from translate.evaluation.report import add_common_arguments, print_json, resolve_device
 
@@ -69,17 +69,9 @@ def class_scores(probs: torch.Tensor, index: int) -> dict[str, float]:
             "top5": float((top5 == index).any(1).double().mean())}
 
 
-@torch.no_grad()
 def probabilities(classifier: nn.Module, batches, device="cpu") -> torch.Tensor:
     """(N, 1000) softmax probabilities of image batches in [0, 1] (uint8 batches are scaled)."""
-    out = []
-    for batch in batches:
-        batch = batch.to(device)
-        batch = batch.float() / 255 if batch.dtype == torch.uint8 else batch
-        out.append(classifier(batch).float().softmax(1).cpu())
-    if not out:
-        raise ValueError("no images to classify")
-    return torch.cat(out)
+    return extract(classifier, batches, device).softmax(1).float()
 
 
 def classify_folder(folder: str | os.PathLike, imagenet_class: str | int, *, batch_size: int = 32, device="cpu",
