@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .encoders import build_encoder, encoder_normalization
+from .encoders import Normalize, build_encoder
 
 
 class LeNetEncoder(nn.Module):
@@ -70,13 +70,11 @@ class TimmEncoder(nn.Module):
     def __init__(self, name: str = "efficientnet_lite0", pretrained=False, image_size: int = 224):
         super().__init__()
         self.model = build_encoder(name, pretrained=pretrained)
-        mean, std = encoder_normalization(self.model)
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        self.normalize = Normalize(self.model)
         self.embedding_dim, self.image_size = self.model.num_features, image_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(((x + 1) / 2 - self.mean) / self.std)
+        return self.model(self.normalize((x + 1) / 2))
 
 
 FEATURE_ENCODERS = {"lenet": LeNetEncoder, "dtn": DTNEncoder}

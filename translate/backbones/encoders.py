@@ -122,6 +122,20 @@ def encoder_normalization(model: nn.Module) -> tuple[tuple[float, ...], tuple[fl
     return tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
 
 
+class Normalize(nn.Module):
+    """Images in [0, 1] -> the normalisation `model`'s weights expect. The buffers are not persistent: they come
+    from the weights' config, so they are never written into (or expected from) a state dict."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        mean, std = encoder_normalization(model)
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
 def freeze(module: nn.Module) -> nn.Module:
     """No gradients, eval mode, and kept in eval mode when a parent calls `.train()`, so BatchNorm statistics of a
     fixed network (a metric's features, DTN's f) never drift. Returns the module."""

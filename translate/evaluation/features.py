@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from translate.backbones.encoders import ENCODERS, build_encoder, encoder_normalization, freeze, read_state_dict
+from translate.backbones.encoders import (ENCODERS, Normalize, build_encoder, encoder_normalization, freeze,
+                                         read_state_dict)
 
 FEATURES = ("efficientnet_lite0", "inception")
 INCEPTION_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -34,15 +35,13 @@ class EncoderInput(nn.Module):
     def __init__(self, net: nn.Module, image_size: int):
         super().__init__()
         self.net, self.image_size = freeze(net), image_size
-        mean, std = encoder_normalization(net)
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.normalize = Normalize(net)
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(images.float(), size=(self.image_size, self.image_size), mode="bilinear",
                           antialias=True, align_corners=False)
-        return self.net((x - self.mean) / self.std)
+        return self.net(self.normalize(x))
 
 
 def build_features(name: str = "efficientnet_lite0", weights: str | os.PathLike | None = None,

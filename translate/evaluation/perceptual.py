@@ -18,7 +18,7 @@ import os
 import torch
 from torch import nn
 
-from translate.backbones.encoders import build_encoder, encoder_normalization, freeze, read_state_dict
+from translate.backbones.encoders import Normalize, build_encoder, freeze, read_state_dict
 
 _BACKBONE_BY_FIRST_CONV = {(64, 3, 11, 11): "alex", (64, 3, 3, 3): "vgg"}
 
@@ -29,16 +29,14 @@ class FeatureDistance(nn.Module):
     def __init__(self, encoder: str = "efficientnet_lite0"):
         super().__init__()
         self.net = freeze(build_encoder(encoder, pretrained=True, features_only=True))
-        mean, std = encoder_normalization(self.net)
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.normalize = Normalize(self.net)
         self.description = f"{encoder}-uncalibrated (LPIPS form, unit weights, {len(self.net.feature_info)} stages)"
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(N,) distances of images in [0, 1]."""
-        fx = self.net((x - self.mean) / self.std)
-        fy = self.net((y - self.mean) / self.std)
+        fx = self.net(self.normalize(x))
+        fy = self.net(self.normalize(y))
         per_stage = [(_unit(a) - _unit(b)).square().sum(1).mean((1, 2)) for a, b in zip(fx, fy)]
         return torch.stack(per_stage).mean(0)
 
