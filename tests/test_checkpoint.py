@@ -76,7 +76,7 @@ def test_load_errors_are_clear(tmp_path):
     export(tmp_path / "export", model.export_nets(), cfg)
     with pytest.raises(ValueError, match="choose one with net="):
         load_generator(tmp_path / "export")
-    with pytest.raises(ValueError, match="no generator 'G'"):
+    with pytest.raises(ValueError, match="no generator net 'G'"):
         load_generator(tmp_path / "export", net="G")
     description = json.loads((tmp_path / "export" / "config.json").read_text())
     description["format"] = 99

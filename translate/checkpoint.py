@@ -64,14 +64,13 @@ def load_generator(export_dir: str | Path, net: str | None = None, device: str |
                    mode: str | None = None) -> nn.Module:
     """Rebuild an exported generator; `net` may be omitted when the export holds one; `mode` overrides eval/train."""
     description = read_export_config(export_dir)
-    generators = [k for k, spec in description["nets"].items() if spec["role"] == "generator"]
-    if net is None:
-        if len(generators) != 1:
-            raise ValueError(f"{export_dir} holds generators {generators}; choose one with net=")
-        net = generators[0]
-    if net not in generators:
-        raise ValueError(f"{export_dir} has no generator {net!r}; it holds {generators}")
-    spec = description["nets"][net]
+    net = pick_net(export_dir, description, ("generator",), net)
+    return generator_from_spec(export_dir, net, description["nets"][net], device, mode)
+
+
+def generator_from_spec(export_dir: str | Path, net: str, spec: dict, device: str | torch.device = "cpu",
+                        mode: str | None = None) -> nn.Module:
+    """The generator `net` of an export whose config has been read: its spec and its weights file."""
     if spec["arch"] == "dtn":  # DTN's G = g(f(x)), translate/backbones/digit_nets.py
         module = DTNGenerator(spec["in_channels"], spec["out_channels"], **spec["kwargs"])
     else:
@@ -81,7 +80,7 @@ def load_generator(export_dir: str | Path, net: str | None = None, device: str |
     return module.to(device)
 
 
-def _pick_net(export_dir, description: dict, roles: tuple[str, ...], net: str | None) -> str:
+def pick_net(export_dir, description: dict, roles: tuple[str, ...], net: str | None) -> str:
     """The name of the one net of `roles` in an export, or of `net` after checking its role."""
     found = [k for k, spec in description["nets"].items() if spec["role"] in roles]
     if net is None and len(found) == 1:
@@ -98,7 +97,7 @@ def load_classifier(export_dir: str | Path, net: str | None = None, device: str 
     """Rebuild an exported EncoderClassifier (classifier, DANN) in eval mode; with_spec: (module, its spec), whose
     "image_size", "in_channels" and "classes" say how to feed it and read its logits."""
     description = read_export_config(export_dir)
-    net = _pick_net(export_dir, description, ("classifier",), net)
+    net = pick_net(export_dir, description, ("classifier",), net)
     spec = description["nets"][net]
     module = EncoderClassifier(spec["encoder"], spec["num_classes"], spec["hidden"])
     module.load_state_dict(load_file(str(Path(export_dir) / f"{net}.safetensors")))

@@ -14,7 +14,8 @@ from torch import nn
 
 from translate.backbones import GENERATORS, build_generator
 from translate.backbones.layers import NORMS
-from translate.checkpoint import load_generator, load_reference_generator, read_export_config, reference_state_dict
+from translate.checkpoint import (generator_from_spec, load_reference_generator, pick_net, read_export_config,
+                                 reference_state_dict)
 
 
 class ModelError(ValueError):
@@ -75,12 +76,11 @@ def load_model(path: str | Path, net: str | None = None, arch: str | None = None
 def _load_export(path: Path, net: str | None) -> Model:
     try:
         description = read_export_config(path)
-        module = load_generator(path, net=net)
+        net = pick_net(path, description, ("generator",), net)
+        spec = description["nets"][net]
+        module = generator_from_spec(path, net, spec)
     except (FileNotFoundError, ValueError, KeyError, RuntimeError, OSError) as error:
         raise ModelError(f"cannot load model {path}: {_first_line(error)}") from error
-    if net is None:
-        net = next(k for k, spec in description["nets"].items() if spec["role"] == "generator")
-    spec = description["nets"][net]
     return Model(module, net, spec["arch"], spec["in_channels"], spec["out_channels"], spec["size_multiple"],
                  spec["inference_mode"], file_sha256(path / f"{net}.safetensors"))
 
