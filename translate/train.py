@@ -11,6 +11,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -61,8 +62,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         model.nets[name] = accelerator.prepare(model.nets[name])
     for name in model.optimizers:
         model.optimizers[name] = accelerator.prepare(model.optimizers[name])
-    constant_steps = max(cfg.train.max_steps - cfg.train.decay_steps, 0)
-    decay = linear_decay_lambda(constant_steps, cfg.train.max_steps - constant_steps)
+    decay = lr_factor(model, cfg.train)
     schedulers = {name: LambdaLR(opt.optimizer, decay) for name, opt in model.optimizers.items()}
     counter = StepCounter()
     best = BestScore(cfg.eval.best)
@@ -123,6 +123,16 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return export_dir
+
+
+def lr_factor(model, train_cfg) -> Callable[[int], float]:
+    """The lr factor per step: the model's own schedule where it has one (DANN's annealing), else the reference's
+    linear decay over the last train.decay_steps steps."""
+    own = model.lr_factor(train_cfg.max_steps) if hasattr(model, "lr_factor") else None
+    if own is not None:
+        return own
+    constant_steps = max(train_cfg.max_steps - train_cfg.decay_steps, 0)
+    return linear_decay_lambda(constant_steps, train_cfg.max_steps - constant_steps)
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.optim.lr_scheduler import LambdaLR
 
 from translate import config
 from translate.backbones import build_discriminator
@@ -13,7 +14,7 @@ from translate.losses import grl_lambda
 from translate.models import MODELS
 from translate.models.common import Progress
 from translate.models.dann import DomainBatchNorm, pseudo_label_loss
-from translate.train import train
+from translate.train import lr_factor, train
 from tests.data.test_labeled import write_labeled
 from tests.models.fake_accelerator import FakeAccelerator
 
@@ -56,12 +57,24 @@ def test_grl_schedule_rises_from_zero_to_one():
     assert grl_lambda(0.5) == pytest.approx(2 / (1 + math.exp(-5)) - 1)
 
 
-def test_train_step_sets_lambda_and_the_annealed_lr(domains):
+def test_train_step_sets_lambda(domains):
     model, batch = build(domains)
     out = model.train_step(batch, FakeAccelerator(), Progress(5, 10))
     assert model.raw["domain"].grl.lambd == pytest.approx(grl_lambda(0.5))
-    assert out["lr"] == pytest.approx(0.01 / (1 + 10 * 0.5) ** 0.75)
     assert {"loss_cls", "loss_domain", "grl_lambda"} <= set(out)
+
+
+def test_the_loop_runs_the_papers_annealed_lr_in_place_of_its_decay(domains):
+    model, _ = build(domains)
+    train_cfg = config.load(None, [*TINY, "train.max_steps=10", "train.decay_steps=5"]).train
+    optimizer = model.optimizers["dann"]
+    scheduler = LambdaLR(optimizer, lr_factor(model, train_cfg))
+    for _ in range(5):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01 / (1 + 10 * 0.5) ** 0.75)
+    model.cfg.lr_schedule = "loop"  # the loop's linear decay: constant for 5 steps, then down
+    assert lr_factor(model, train_cfg)(4) == 1 and lr_factor(model, train_cfg)(9) == pytest.approx(1 / 6)
 
 
 def test_the_domain_loss_trains_d_and_reaches_f_reversed(domains):
@@ -76,7 +89,7 @@ def test_domain_weight_zero_is_source_only(domains):
     model, batch = build(domains, "model.domain_weight=0", "model.pseudo_weight=1", "model.bn_per_domain=true")
     assert set(model.nets) == {"classifier"} and not model.domain_bns
     out = model.train_step(batch, FakeAccelerator(), Progress(0, 10))
-    assert set(out) == {"loss_cls", "acc_source", "lr"}
+    assert set(out) == {"loss_cls", "acc_source"}
 
 
 def test_batchnorm_statistics_per_domain(domains):

@@ -3,8 +3,8 @@ images while a domain classifier D, behind a gradient reversal layer, fails to t
 
 One backward of  L = L_y(source) + domain_weight * L_d(source, target)  (JMLR eq. 9-10 with the GRL of sec. 5):
 D minimises L_d, the reversed gradient makes F maximise it, scaled by lambda_p = 2 / (1 + exp(-gamma p)) - 1
-(sec. 5.2.2). The paper's annealed lr mu_p = mu_0 / (1 + alpha p)^beta (alpha 10, beta 0.75) is set on the
-optimizer here every step (lr_schedule=dann) and overrides the loop's schedule: use train.decay_steps=0.
+(sec. 5.2.2). The paper's annealed lr mu_p = mu_0 / (1 + alpha p)^beta (alpha 10, beta 0.75) is the schedule the
+training loop runs (lr_schedule=dann, see lr_factor) in place of its linear decay: train.decay_steps is not used.
 
 Options beyond the paper (off by default): pseudo-labels on confident target predictions (weight ramped by
 lambda_p), an EMA of the weights for export, and BatchNorm statistics kept per domain (batch statistics and
@@ -15,6 +15,7 @@ domain_weight=0 is the source-only baseline: target images are not used at all, 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -114,12 +115,17 @@ class DANN:
         self.ema = EMA(net, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.extra_state = {"ema_classifier": self.ema} if self.ema else {}
 
+    def lr_factor(self, max_steps: int) -> Callable[[int], float] | None:
+        """The paper's annealing mu_p / mu_0 = 1 / (1 + alpha p)^beta with p = step / max_steps, for the loop's
+        LambdaLR; None (lr_schedule=loop) leaves the loop its own schedule."""
+        cfg = self.cfg
+        if cfg.lr_schedule == "loop":
+            return None
+        return lambda step: 1.0 / (1.0 + cfg.lr_alpha * step / max(max_steps, 1)) ** cfg.lr_beta
+
     def train_step(self, batch: dict, accelerator, progress: Progress) -> dict[str, float]:
         cfg, p = self.cfg, progress.fraction
         optimizer = self.optimizers["dann"]
-        if cfg.lr_schedule == "dann":
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr / (1 + cfg.lr_alpha * p) ** cfg.lr_beta
         source, labels = batch["source"], batch["label"]
         n = source.shape[0]
         x = torch.cat([source, batch["target"]]) if self.adapt else source
@@ -146,7 +152,6 @@ class DANN:
         optimizer.step()
         if self.ema:
             self.ema.update(self.raw["classifier"])
-        out["lr"] = torch.tensor(optimizer.param_groups[0]["lr"])
         return {k: float(v.detach()) for k, v in out.items()}
 
     def visuals(self, batch: dict) -> dict:
