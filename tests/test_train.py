@@ -124,13 +124,17 @@ def test_two_process_ddp_on_cpu(unaligned_root, tmp_path):
     assert g(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
 
 
-def test_periodic_eval_logs_scores_and_keeps_the_best_export(aligned_root, tmp_path):
+def test_periodic_eval_logs_scores_and_keeps_the_best_export(aligned_root, tmp_path, monkeypatch):
     from tests.conftest import write_images
+    from translate.evaluation import api
 
     write_images(aligned_root / "val", 4, (64, 32), seed=5)
     run = tmp_path / "run"
+    extractions, features_of_real = [], api.features_of_real
+    monkeypatch.setattr(api, "features_of_real", lambda *a, **k: extractions.append(1) or features_of_real(*a, **k))
     train(config.load(None, [*PIX2PIX, f"data.root={aligned_root}", "eval.every=2", "eval.metrics=[paired, fid]",
                              "eval.best=l1", "eval.max_images=3"]), run)
+    assert len(extractions) == 1  # two evaluations; the fixed references' features are extracted once
     evals = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "eval/l1" in r]
     assert [r["step"] for r in evals] == [2, 4]
     assert {"eval/psnr", "eval/ssim", "eval/perceptual", "eval/fid", "eval/kid_mean"} <= set(evals[0])

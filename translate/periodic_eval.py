@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from translate import checkpoint
+from translate.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 LOWER_IS_BETTER = {"fid", "kid_mean", "l1", "perceptual"}
@@ -44,8 +45,18 @@ class BestScore:
         self.name, self.value, self.step = state["name"], state["value"], state["step"]
 
 
-def load_eval_images(cfg, entry) -> tuple[torch.Tensor, torch.Tensor]:
-    """The fixed held-out (inputs, references), at most eval.max_images, in [-1, 1]."""
+@dataclasses.dataclass
+class EvalSet:
+    """The fixed held-out inputs and references, in [-1, 1]; the references' FID features are extracted at the
+    first evaluation and kept, since they never change."""
+
+    inputs: torch.Tensor
+    references: torch.Tensor
+    reference_features: torch.Tensor | None = None
+
+
+def load_eval_images(cfg, entry) -> EvalSet:
+    """The fixed held-out set, at most eval.max_images."""
     data_cfg = dataclasses.replace(cfg.data, phase=cfg.eval.phase)
     dataset = entry.dataset(data_cfg, cfg.model, train=False)
     items = [dataset[(i, 0)] for i in range(min(len(dataset), cfg.eval.max_images))]
@@ -53,25 +64,30 @@ def load_eval_images(cfg, entry) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"eval.every scores A -> B translation (pix2pix, CycleGAN); model.name={cfg.model.name} "
                          "has no such pairs: score it after training with `translate eval classify` or "
                          "`translate eval retrieval`")
-    return torch.stack([item["A"] for item in items]), torch.stack([item["B"] for item in items])
+    return EvalSet(torch.stack([item["A"] for item in items]), torch.stack([item["B"] for item in items]))
 
 
 @torch.no_grad()
-def evaluate_model(model, cfg, inputs: torch.Tensor, references: torch.Tensor, device) -> dict[str, float]:
+def evaluate_model(model, cfg, eval_set: EvalSet, device) -> dict[str, float]:
     """Scores of the exported generator (EMA weights when enabled) in its inference mode."""
-    from translate.evaluation import evaluate  # the feature networks load only when evaluation is on
+    from translate.evaluation.api import evaluate, features_of_real  # feature networks load only when evaluating
 
     exported = model.export_nets()
     name = cfg.eval.net or next(n for n, (_, spec) in exported.items() if spec["role"] == "generator")
     net, spec = exported[name]
     net.train(spec["inference_mode"] == "train")
     try:
-        fakes = torch.cat([net(batch.to(device)).float().cpu() for batch in inputs.split(cfg.eval.batch_size)])
+        fakes = torch.cat([net(batch.to(device)).float().cpu()
+                           for batch in eval_set.inputs.split(cfg.eval.batch_size)])
     finally:
         net.train()  # the live network goes back to training
+    if "fid" in cfg.eval.metrics and eval_set.reference_features is None:
+        eval_set.reference_features = features_of_real(eval_set.references, batch_size=cfg.eval.batch_size,
+                                                        device=device, use_cache=False)
     scores = {}
     for metric in cfg.eval.metrics:
-        scores.update(evaluate(metric, fakes, real=references, target=references,
+        scores.update(evaluate(metric, fakes, real=eval_set.references, target=eval_set.references,
+                               real_features=eval_set.reference_features,
                                imagenet_class=cfg.eval.imagenet_class or None, batch_size=cfg.eval.batch_size,
                                device=device, use_cache=False))
     return scores
@@ -80,6 +96,6 @@ def evaluate_model(model, cfg, inputs: torch.Tensor, references: torch.Tensor, d
 def save_best(model, cfg, run_dir: Path, best: BestScore, scores: dict, step: int) -> None:
     best.value, best.step = scores[best.name], step
     export_dir = checkpoint.export(run_dir / "export_best", model.export_nets(), cfg)
-    (export_dir / "best.json").write_text(json.dumps({"step": step, "metric": best.name, **scores}, indent=2))
+    write_text_atomic(export_dir / "best.json", json.dumps({"step": step, "metric": best.name, **scores}, indent=2))
     log.info("step %d: best %s so far (%.4g) -> %s", step, best.name, best.value, export_dir)
 

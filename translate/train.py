@@ -68,7 +68,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     best = BestScore(cfg.eval.best)
     accelerator.register_for_checkpointing(counter, best, *schedulers.values(), *model.extra_state.values())
     if cfg.eval.every and accelerator.is_main_process:
-        eval_inputs, eval_references = load_eval_images(cfg, entry)
+        eval_set = load_eval_images(cfg, entry)
     if resume:
         accelerator.load_state(str(latest))
         if accelerator.is_main_process:
@@ -108,7 +108,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         if cfg.eval.every and (step % cfg.eval.every == 0 or step == cfg.train.max_steps):
             if accelerator.is_main_process:
                 with side_effect_free(model.raw.values()):
-                    scores = evaluate_model(model, cfg, eval_inputs, eval_references, accelerator.device)
+                    scores = evaluate_model(model, cfg, eval_set, accelerator.device)
                 _log_metrics(accelerator, run_dir, {"step": step, **{f"eval/{k}": v for k, v in scores.items()}})
                 if best.improves(scores):
                     save_best(model, cfg, run_dir, best, scores, step)

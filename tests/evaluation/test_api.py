@@ -32,6 +32,8 @@ def test_fid_of_tensors_equals_fid_of_their_pngs(tmp_path):
     aligned = save_images(torch.cat([real_images, 1 - real_images], dim=-1), tmp_path / "aligned")  # A | B files
     assert evaluate("fid", batches, real=aligned, real_half="left") == pytest.approx(from_tensors, rel=1e-9,
                                                                                      abs=1e-12)
+    kept = api.features_of_real(real)  # a fixed real set, extracted once and scored against many times
+    assert evaluate("fid", batches, real_features=kept) == pytest.approx(from_tensors, rel=1e-9, abs=1e-12)
 
 
 def test_paired_on_tensors():

@@ -32,20 +32,22 @@ def evaluate(metric: str, fake: Images, *, real: Images | None = None, real_half
              target: Images | None = None, imagenet_class: str | int | None = None,
              features: str = "efficientnet_lite0", weights: str | None = None,
              value_range: tuple[float, float] = (-1.0, 1.0), batch_size: int = 32, device: str | torch.device = "cpu",
-             use_cache: bool = True, seed: int = 0) -> dict[str, float]:
+             use_cache: bool = True, seed: int = 0, real_features: torch.Tensor | None = None) -> dict[str, float]:
     """Score generated images `fake`.
 
     fid:            needs `real` (a folder, cached, or tensors) -> fid, kid_mean, kid_std; `real_half="left"`
-                    takes the A side of pix2pix side-by-side files in a real folder
+                    takes the A side of pix2pix side-by-side files in a real folder; or `real_features`, the
+                    features of `real` from features_of_real(), for scoring against one fixed set many times
     paired:         needs `target` (same order and sizes as `fake`) -> psnr, ssim, l1, perceptual
     imagenet_class: needs `imagenet_class` (name or index) -> mean_prob, top1, top5
     """
     device = str(device)
     if metric == "fid":
-        if real is None:
-            raise ValueError("evaluate('fid', ...) needs real=FOLDER or real images")
+        if real is None and real_features is None:
+            raise ValueError("evaluate('fid', ...) needs real=FOLDER, real images or real_features")
         net = _features(features, weights, device)
-        real_features = _features_of(real, net, batch_size, device, value_range, use_cache, real_half)
+        if real_features is None:
+            real_features = _features_of(real, net, batch_size, device, value_range, use_cache, real_half)
         fake_features = _features_of(fake, net, batch_size, device, value_range, False, None)
         scores = fid_kid(real_features, fake_features, KID_SUBSETS, KID_SUBSET_SIZE, seed)
         return {k: scores[k] for k in ("fid", "kid_mean", "kid_std")}
@@ -61,6 +63,16 @@ def evaluate(metric: str, fake: Images, *, real: Images | None = None, real_half
         return class_scores(probabilities(_classifier(device), _batches(fake, batch_size, value_range), device),
                             index)
     raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+
+
+def features_of_real(real: Images, *, features: str = "efficientnet_lite0", weights: str | None = None,
+                     value_range: tuple[float, float] = (-1.0, 1.0), batch_size: int = 32,
+                     device: str | torch.device = "cpu", use_cache: bool = True,
+                     real_half: str | None = None) -> torch.Tensor:
+    """The FID features of a real set, for evaluate("fid", ..., real_features=...)."""
+    device = str(device)
+    return _features_of(real, _features(features, weights, device), batch_size, device, value_range, use_cache,
+                        real_half)
 
 
 def _batches(images: Images, batch_size: int, value_range) -> Iterable[torch.Tensor]:
