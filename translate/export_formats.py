@@ -71,7 +71,8 @@ def default_output(model_path: Path, model: Model, fmt: str) -> Path:
 
 def export_onnx(net: nn.Module, sample: torch.Tensor, path: Path, opset: int = 17) -> None:
     dims = {0: "batch", 2: "height", 3: "width"}
-    with atomic_path(path) as tmp, warnings.catch_warnings():  # the legacy exporter and the tracer are chatty about things that do not apply
+    # the legacy exporter and the tracer are chatty about things that do not apply
+    with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(net, (sample,), str(tmp), dynamo=False, input_names=["image"], output_names=["output"],
                           dynamic_axes={"image": dims, "output": dims}, opset_version=opset)

@@ -110,6 +110,7 @@ def write_html(path: Path, query, gallery, ranking: torch.Tensor, names: list[st
         answers = "".join(cell(gallery[2][j], int(gallery[1][j]), int(gallery[1][j]) == q_label) for j in order)
         rows.append(f"<tr>{cell(query[2][i], q_label, None)}{answers}</tr>")
     summary = ", ".join(f"{k} {result[k]:.4f}" for k in ("recall@1", "recall@5", "recall@10", "map"))
-    write_text_atomic(path, f"<!doctype html><meta charset=utf-8><title>retrieval</title><body><p>{html.escape(summary)}"
-                      f"</p><table><tr><th>query</th>{''.join(f'<th>#{k + 1}</th>' for k in range(top))}</tr>"
-                      f"{''.join(rows)}</table></body>\n")
+    header = "".join(f"<th>#{k + 1}</th>" for k in range(top))
+    write_text_atomic(path, f"<!doctype html><meta charset=utf-8><title>retrieval</title><body>"
+                            f"<p>{html.escape(summary)}</p><table><tr><th>query</th>{header}</tr>"
+                            f"{''.join(rows)}</table></body>\n")
