@@ -27,4 +27,5 @@ demo: $(VENV)/.installed
 	$(PY) -m translate demo
 
 test: $(VENV)/.installed
+	$(PY) -m ruff check .
 	$(PY) -m pytest

@@ -1,6 +1,9 @@
-"""Runs recipes/classifier_digits.yaml: `python recipes/classifier_digits.py [key=value ...] [--run-dir DIR] [--resume]`.
+"""Runs recipes/classifier_digits.yaml:
 
-Same as `translate train recipes/classifier_digits.yaml ...`; works under `accelerate launch recipes/classifier_digits.py ...` too.
+    python recipes/classifier_digits.py [key=value ...] [--run-dir DIR] [--resume]
+
+Same as `translate train recipes/classifier_digits.yaml ...`;
+works under `accelerate launch recipes/classifier_digits.py ...` too.
 """
 
 import sys

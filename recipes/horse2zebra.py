@@ -1,6 +1,9 @@
-"""Runs recipes/horse2zebra.yaml: `python recipes/horse2zebra.py [--preset cpu] [key=value ...] [--run-dir DIR] [--resume]`.
+"""Runs recipes/horse2zebra.yaml:
 
-Same as `translate train recipes/horse2zebra.yaml ...`; works under `accelerate launch recipes/horse2zebra.py ...` too.
+    python recipes/horse2zebra.py [--preset cpu] [key=value ...] [--run-dir DIR] [--resume]
+
+Same as `translate train recipes/horse2zebra.yaml ...`;
+works under `accelerate launch recipes/horse2zebra.py ...` too.
 """
 
 import sys

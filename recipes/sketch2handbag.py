@@ -1,6 +1,9 @@
-"""Runs recipes/sketch2handbag.yaml: `python recipes/sketch2handbag.py [--preset cpu] [key=value ...] [--run-dir DIR] [--resume]`.
+"""Runs recipes/sketch2handbag.yaml:
 
-Same as `translate train recipes/sketch2handbag.yaml ...`; works under `accelerate launch recipes/sketch2handbag.py ...` too.
+    python recipes/sketch2handbag.py [--preset cpu] [key=value ...] [--run-dir DIR] [--resume]
+
+Same as `translate train recipes/sketch2handbag.yaml ...`;
+works under `accelerate launch recipes/sketch2handbag.py ...` too.
 """
 
 import sys

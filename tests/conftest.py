@@ -2,22 +2,9 @@
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
-
-def write_images(folder: Path, count: int, size: tuple[int, int], seed: int, mode: str = "RGB") -> list[Path]:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(count):
-        w, h = size
-        pixels = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
-        path = folder / f"{i:03d}.png"
-        Image.fromarray(pixels).convert(mode).save(path)
-        paths.append(path)
-    return paths
+from tests.helpers import write_images
 
 
 @pytest.fixture

@@ -4,14 +4,13 @@ import json
 
 import pytest
 
-from tests.conftest import write_images
-from tests.test_convert import make_export
+from tests.helpers import make_cyclegan_export, write_images
 from translate import cli
 
 
 @pytest.fixture
 def model_dir(tmp_path):
-    return make_export(tmp_path / "export")
+    return make_cyclegan_export(tmp_path / "export")
 
 
 def test_convert_then_gallery_then_fid(model_dir, tmp_path, capsys):

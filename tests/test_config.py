@@ -68,11 +68,12 @@ def test_save_then_load_round_trips(tmp_path):
 
 
 def test_cli_accepts_overrides_before_and_after_options(tmp_path, monkeypatch):
-    import translate.train
+    import translate.training.loop
     from translate import cli
 
     seen = {}
-    monkeypatch.setattr(translate.train, "train", lambda cfg, run_dir, resume: seen.update(cfg=cfg, run=run_dir))
+    monkeypatch.setattr(translate.training.loop, "train",
+                        lambda cfg, run_dir, resume: seen.update(cfg=cfg, run=run_dir))
     recipe = tmp_path / "r.yaml"
     recipe.write_text("model: {name: pix2pix}\npresets:\n  cpu: [model.ngf=8]\n")
     assert cli.main(["train", str(recipe), "train.seed=3", "--preset", "cpu", "train.max_steps=5",

@@ -45,7 +45,8 @@ def test_mnist_range_and_errors(tmp_path, capsys):
     assert "broken gzip" in capsys.readouterr().err
     truncated = idx(tmp_path / "t", IMAGES, 2051, compress=False)
     truncated.write_bytes(truncated.read_bytes()[:-1])
-    assert prepare.main(["mnist", "--images", str(truncated), "--labels", str(labels), "--out", str(tmp_path / "x")]) == 2
+    argv = ["mnist", "--images", str(truncated), "--labels", str(labels), "--out", str(tmp_path / "x")]
+    assert prepare.main(argv) == 2
     assert "header says" in capsys.readouterr().err
 
 

@@ -36,8 +36,8 @@ sys.path.insert(0, str(REPO))
 from tests import reference_test_script  # noqa: E402
 
 # `translate convert` without depending on how the CLI is wired.
-CONVERT = ("import argparse, sys\nfrom translate import convert\np = argparse.ArgumentParser()\n"
-           "convert.add_arguments(p)\nsys.exit(convert.run(p.parse_args()))")
+CONVERT = ("import argparse, sys\nfrom translate.convert import folder\np = argparse.ArgumentParser()\n"
+           "folder.add_arguments(p)\nsys.exit(folder.run(p.parse_args()))")
 
 
 def make_inputs(folder: Path, count: int, size: int, seed: int = 0) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 # Subcommands owned by a module with add_arguments(parser) and run(args) -> int, imported only when chosen so that
 # `translate --help` stays fast.
 COMMANDS = {
-    "convert": ("translate.convert", "translate a folder tree of images with a trained generator"),
-    "export": ("translate.export_formats", "write a generator as ONNX or TorchScript, checked against eager"),
-    "gallery": ("translate.gallery", "an HTML page of input | output pairs for a converted folder"),
+    "convert": ("translate.convert.folder", "translate a folder tree of images with a trained generator"),
+    "export": ("translate.inference.portable", "write a generator as ONNX or TorchScript, checked against eager"),
+    "gallery": ("translate.convert.gallery", "an HTML page of input | output pairs for a converted folder"),
 }
 EVAL_COMMANDS = {
     "fid": ("translate.evaluation.fid", "FID and KID between two folders (offline EfficientNet-Lite0 features)"),
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(args) -> int:
     from translate import config
-    from translate.train import train
+    from translate.training.loop import train
 
     cfg = config.load(args.recipe, args.overrides, preset=args.preset)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / Path(args.recipe).stem

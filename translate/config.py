@@ -1,8 +1,9 @@
 """Typed run configuration: `load(recipe.yaml, ["train.max_steps=10", ...])`.
 
 Four sections: `data`, `model` (a model's own Config dataclass, chosen by `model.name`, holding the paper's
-defaults), `train` and `eval`. Every key is checked against the dataclasses: an unknown key or a value of the wrong type is
-an error that names the key, never silently ignored. The resolved config is what a run saves next to its results.
+defaults), `train` and `eval`. Every key is checked against the dataclasses: an unknown key or a value of the wrong
+type is an error that names the key, never silently ignored. The resolved config is what a run saves next to its
+results.
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from translate import config
-from translate.checkpoint import load_generator
 from translate.data import SingleDataset
-from translate.samples import save_sample_grid
-from translate.train import train
+from translate.export import load_generator
+from translate.training.loop import train
+from translate.training.samples import save_sample_grid
 
 SIZE = 64
 

@@ -71,7 +71,8 @@ CASES = [
     for dropout in (False, True)
     for padding in ("reflect", "replicate", "zero")
     if padding == "reflect" or (name == "resnet_6blocks" and not dropout)
-] + [(name, norm, dropout, None) for name in ("unet_256", "unet_128") for norm in ("batch", "instance") for dropout in (False, True)]
+] + [(name, norm, dropout, None) for name in ("unet_256", "unet_128") for norm in ("batch", "instance")
+   for dropout in (False, True)]
 
 
 @pytest.mark.parametrize("name, norm, dropout, padding", CASES)

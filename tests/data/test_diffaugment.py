@@ -3,8 +3,15 @@
 import pytest
 import torch
 
-from translate.data.diffaugment import (DiffAugment, cut_out, diff_augment, rand_brightness, rand_cutout,
-                                        rand_translation, shift_images)
+from translate.data.diffaugment import (
+    DiffAugment,
+    cut_out,
+    diff_augment,
+    rand_brightness,
+    rand_cutout,
+    rand_translation,
+    shift_images,
+)
 
 
 def seeded(seed=0):

@@ -7,20 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.helpers import write_labeled
 from translate.data.labeled import DomainPairDataset, LabeledDataset, color_augment, find_classes
-
-
-def write_labeled(root: Path, classes=("0", "1"), per_class: int = 3, size: int = 16, mode: str = "L",
-                  seed: int = 0) -> Path:
-    """ROOT/<class>/<i>.png; class c is a bright square at a class-dependent place on noise, so it is learnable."""
-    rng = np.random.default_rng(seed)
-    for c, name in enumerate(classes):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 60, size=(size, size, 3), dtype=np.uint8)
-            pixels[2 + 4 * c: 6 + 4 * c, 2:size - 2] = 255
-            Image.fromarray(pixels).convert(mode).save(root / name / f"{i:03d}.png")
-    return root
 
 
 def test_classes_labels_and_shapes(tmp_path):

@@ -5,10 +5,11 @@ import json
 
 import torch
 
-from translate import checkpoint, config
+from tests.helpers import write_labeled
+from translate import config
 from translate.evaluation import classify
+from translate.export import write_export
 from translate.models.classifier import build_classifier, classifier_spec
-from tests.data.test_labeled import write_labeled
 
 
 def test_known_accuracy_and_confusion():
@@ -23,7 +24,7 @@ def test_command_prints_json(tmp_path, capsys):
     cfg = config.load(None, ["model.name=classifier", "model.image_size=16", "model.embedding_dim=8",
                              "model.num_classes=2"])
     net = build_classifier(cfg.model)
-    export = checkpoint.export(tmp_path / "export", {"classifier": (net, classifier_spec(cfg.model, net))}, cfg)
+    export = write_export(tmp_path / "export", {"classifier": (net, classifier_spec(cfg.model, net))}, cfg)
     folder = write_labeled(tmp_path / "images", per_class=3)
     parser = argparse.ArgumentParser()
     classify.add_arguments(parser)
@@ -36,7 +37,7 @@ def test_command_prints_json(tmp_path, capsys):
 def test_unknown_class_folder_is_an_error(tmp_path, capsys):
     cfg = config.load(None, ["model.name=classifier", "model.image_size=16", "model.num_classes=2"])
     net = build_classifier(cfg.model)
-    export = checkpoint.export(tmp_path / "export", {"classifier": (net, classifier_spec(cfg.model, net))}, cfg)
+    export = write_export(tmp_path / "export", {"classifier": (net, classifier_spec(cfg.model, net))}, cfg)
     folder = write_labeled(tmp_path / "images", classes=("0", "9"))
     parser = argparse.ArgumentParser()
     classify.add_arguments(parser)

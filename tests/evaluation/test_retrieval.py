@@ -6,10 +6,11 @@ import json
 import pytest
 import torch
 
-from translate import checkpoint, config
+from tests.helpers import write_labeled
+from translate import config
 from translate.evaluation import retrieval
+from translate.export import write_export
 from translate.models.classifier import build_classifier, classifier_spec
-from tests.data.test_labeled import write_labeled
 
 
 def test_known_recall_map_and_cmc():
@@ -37,7 +38,7 @@ def test_command_prints_json_and_writes_html(tmp_path, capsys):
     cfg = config.load(None, ["model.name=classifier", "model.image_size=16", "model.embedding_dim=8",
                              "model.num_classes=2"])
     net = build_classifier(cfg.model)
-    export = checkpoint.export(tmp_path / "export", {"classifier": (net, classifier_spec(cfg.model, net))}, cfg)
+    export = write_export(tmp_path / "export", {"classifier": (net, classifier_spec(cfg.model, net))}, cfg)
     query = write_labeled(tmp_path / "query", per_class=2, mode="RGB")
     gallery = write_labeled(tmp_path / "gallery", per_class=3, seed=4)
     parser = argparse.ArgumentParser()

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
+from tests.helpers import write_labeled
 from translate import config
-from translate.checkpoint import load_classifier, load_encoder
-from translate.train import train
-from tests.data.test_labeled import write_labeled
+from translate.export import load_classifier, load_encoder
+from translate.training.loop import train
 
 TINY = ["model.name=classifier", "model.image_size=16", "model.embedding_dim=8", "model.num_classes=3",
         "data.load_size=16", "data.crop_size=16", "data.preprocess=resize", "data.flip=false", "data.batch_size=4",

@@ -7,20 +7,17 @@ import torch
 import torch.nn.functional as F
 from torch.optim.lr_scheduler import LambdaLR
 
+from tests.helpers import DANN_TINY, FakeAccelerator, write_labeled
 from translate import config
 from translate.backbones import build_discriminator
-from translate.checkpoint import load_classifier
+from translate.export import load_classifier
 from translate.losses import grl_lambda
 from translate.models import MODELS
 from translate.models.common import Progress
 from translate.models.dann import DomainBatchNorm, pseudo_label_loss
-from translate.train import lr_factor, train
-from tests.data.test_labeled import write_labeled
-from tests.models.fake_accelerator import FakeAccelerator
+from translate.training.loop import lr_factor, train
 
-TINY = ["model.name=dann", "model.image_size=16", "model.embedding_dim=8", "model.hidden=8", "model.domain_hidden=8",
-        "data.load_size=16", "data.crop_size=16", "data.preprocess=resize", "data.flip=false", "data.batch_size=4",
-        "data.num_workers=0", "model.num_classes=2", "train.max_steps=2", "train.decay_steps=0", "train.log_every=1"]
+TINY = DANN_TINY
 
 
 @pytest.fixture

@@ -9,11 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.models import test_dann, test_dtn
-from tests.data.test_labeled import write_labeled
-from translate import checkpoint, config
-from translate.checkpoint import load_classifier, load_generator
-from translate.models.classifier import build_classifier, classifier_spec
+from tests.helpers import DANN_TINY, DTN_TINY, make_classifier_export, write_labeled
+from translate.export import load_classifier, load_generator
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,16 +38,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(torch.cuda.is_available(),
 def test_dann_trains_on_two_processes(tmp_path):
     source = write_labeled(tmp_path / "source", per_class=4)
     target = write_labeled(tmp_path / "target", mode="RGB", seed=3)
-    export = launch_two_processes(tmp_path, [*test_dann.TINY, f"data.source={source}", f"data.target={target}"])
+    export = launch_two_processes(tmp_path, [*DANN_TINY, f"data.source={source}", f"data.target={target}"])
     assert load_classifier(export)(torch.zeros(2, 3, 16, 16)).shape == (2, 2)
 
 
 def test_dtn_trains_on_two_processes(tmp_path):
-    cfg = config.load(None, test_dtn.CLASSIFIER)
-    net = build_classifier(cfg.model)
-    f = checkpoint.export(tmp_path / "f", {"classifier": (net, classifier_spec(cfg.model, net))}, cfg)
+    f = make_classifier_export(tmp_path / "f")
     source = write_labeled(tmp_path / "source", per_class=3, mode="RGB")
     target = write_labeled(tmp_path / "target", per_class=3, seed=2)
-    export = launch_two_processes(tmp_path, [*test_dtn.TINY, f"model.encoder={f}", f"data.source={source}",
+    export = launch_two_processes(tmp_path, [*DTN_TINY, f"model.encoder={f}", f"data.source={source}",
                                              f"data.target={target}"])
     assert load_generator(export)(torch.zeros(1, 3, 16, 16)).shape == (1, 3, 16, 16)

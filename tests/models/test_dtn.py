@@ -3,28 +3,22 @@
 import pytest
 import torch
 
-from translate import checkpoint, config
-from translate.checkpoint import load_generator
+from tests.helpers import CLASSIFIER_TINY, DTN_TINY, FakeAccelerator, make_classifier_export, write_labeled
+from translate import config
+from translate.export import load_generator, write_export
 from translate.models import MODELS
 from translate.models.classifier import build_classifier, classifier_spec
 from translate.models.common import Progress
 from translate.models.dtn import FAKE_SOURCE, FAKE_TARGET, REAL_TARGET, discriminator_loss, generator_loss
-from translate.train import train
-from tests.data.test_labeled import write_labeled
-from tests.models.fake_accelerator import FakeAccelerator
+from translate.training.loop import train
 
-CLASSIFIER = ["model.name=classifier", "model.image_size=16", "model.embedding_dim=8", "model.num_classes=2"]
-TINY = ["model.name=dtn", "model.ngf=4", "model.ndf=4", "model.n_layers_d=2", "data.load_size=16", "data.crop_size=16",
-        "data.preprocess=resize", "data.flip=false", "data.batch_size=3", "data.num_workers=0", "train.max_steps=2",
-        "train.decay_steps=0", "train.log_every=1"]
+TINY = DTN_TINY
 
 
 @pytest.fixture
 def setup(tmp_path):
     """A classifier export (f) and two tiny domains."""
-    cfg = config.load(None, CLASSIFIER)
-    net = build_classifier(cfg.model)
-    export = checkpoint.export(tmp_path / "f", {"classifier": (net, classifier_spec(cfg.model, net))}, cfg)
+    export = make_classifier_export(tmp_path / "f")
     source = write_labeled(tmp_path / "source", per_class=3, mode="RGB")
     target = write_labeled(tmp_path / "target", per_class=3, seed=2)
     return [f"model.encoder={export}", f"data.source={source}", f"data.target={target}"]
@@ -98,7 +92,8 @@ def test_export_is_a_generator_that_keeps_sizes(setup, tmp_path, extra):
 
 
 def test_timm_encoder_as_f(setup):
-    model, batch = build([s for s in setup if not s.startswith("model.encoder")], "model.encoder=timm:efficientnet_lite0",
+    model, batch = build([s for s in setup if not s.startswith("model.encoder")],
+                         "model.encoder=timm:efficientnet_lite0",
                          "model.pretrained=", "model.image_size=16")
     assert model.f.embedding_dim == 1280 and not any(p.requires_grad for p in model.f.parameters())
     out = model.train_step(batch, FakeAccelerator(), Progress(0, 1))
@@ -107,9 +102,9 @@ def test_timm_encoder_as_f(setup):
 
 def test_grey_target_domain(tmp_path):
     """MNIST as the paper uses it: G draws 1-channel digits, f reads them repeated to RGB, D sees grey images."""
-    cfg = config.load(None, [*CLASSIFIER, "model.encoder=dtn", "model.image_size=32"])
+    cfg = config.load(None, [*CLASSIFIER_TINY, "model.encoder=dtn", "model.image_size=32"])
     net = build_classifier(cfg.model)
-    f = checkpoint.export(tmp_path / "f", {"classifier": (net, classifier_spec(cfg.model, net))}, cfg)
+    f = write_export(tmp_path / "f", {"classifier": (net, classifier_spec(cfg.model, net))}, cfg)
     source = write_labeled(tmp_path / "source", per_class=3, mode="RGB")
     target = write_labeled(tmp_path / "target", per_class=3, seed=2, mode="L")
     setup = [f"model.encoder={f}", f"data.source={source}", f"data.target={target}", "model.target_channels=1",

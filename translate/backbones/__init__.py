@@ -1,6 +1,7 @@
 """Generator and discriminator backbones, layer-for-layer compatible with
 pytorch-CycleGAN-and-pix2pix checkpoints."""
 
+from .digit_nets import DTNGenerator, EncoderClassifier, build_feature_encoder
 from .discriminators import (
     DISCRIMINATORS,
     ClassDiscriminator,
@@ -10,7 +11,6 @@ from .discriminators import (
     build_discriminator,
 )
 from .encoders import ENCODERS, build_encoder, encoder_normalization, freeze
-from .digit_nets import DTNGenerator, EncoderClassifier, build_feature_encoder
 from .generators import (
     GENERATORS,
     ResnetBlock,

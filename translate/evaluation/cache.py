@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from translate.atomic import atomic_path
+from translate.utils import atomic_path
 
 
 def cache_dir() -> Path:

@@ -16,10 +16,10 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from translate.atomic import write_text_atomic
-from translate.checkpoint import load_classifier, load_generator
 from translate.data.labeled import LabeledDataset
 from translate.evaluation import report
+from translate.export import load_classifier, load_generator
+from translate.utils import write_text_atomic
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from translate.backbones.encoders import (ENCODERS, Normalize, build_encoder, encoder_normalization, freeze,
-                                         read_state_dict)
+from translate.backbones.encoders import (
+    ENCODERS,
+    Normalize,
+    build_encoder,
+    encoder_normalization,
+    freeze,
+    read_state_dict,
+)
 
 FEATURES = ("efficientnet_lite0", "inception")
 INCEPTION_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"

@@ -5,11 +5,11 @@ FID (Heusel et al. 2017, eq. 6): the Frechet distance between Gaussians fitted t
 with fewer images than feature dimensions the covariances are rank-deficient: compare FIDs only at equal counts.
 KID (Binkowski et al. 2018, sec. 3 / appendix D): the unbiased MMD^2 with the cubic polynomial kernel
 k(x, y) = (x.y / d + 1)^3, averaged over `subsets` random subsets of `subset_size` images per side (100 x 100 by
-default; half the smaller set when it holds fewer than 200: horse2zebra's test sets have 120-140 images); the standard deviation over
-subsets comes with it; subsets come from a seeded generator, so the numbers repeat. Both are computed here rather
-than with torchmetrics' FrechetInceptionDistance / KernelInceptionDistance, which are slow at these sizes (see
-the two functions), and the tests check them against torchmetrics (and FID against scipy). Features are extracted
-here too: batched, and cached for the real folder.
+default; half the smaller set when it holds fewer than 200: horse2zebra's test sets have 120-140 images); the
+standard deviation over subsets comes with it; subsets come from a seeded generator, so the numbers repeat. Both
+are computed here rather than with torchmetrics' FrechetInceptionDistance / KernelInceptionDistance, which are
+slow at these sizes (see the two functions), and the tests check them against torchmetrics (and FID against
+scipy). Features are extracted here too: batched, and cached for the real folder.
 """
 
 from __future__ import annotations

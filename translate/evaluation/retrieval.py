@@ -17,10 +17,10 @@ from urllib.parse import quote
 import torch
 import torch.nn.functional as F
 
-from translate.atomic import write_text_atomic
-from translate.checkpoint import load_encoder
 from translate.evaluation import report
 from translate.evaluation.classify import add_common_arguments, emit, load_folder, translator
+from translate.export import load_encoder
+from translate.utils import write_text_atomic
 
 log = logging.getLogger(__name__)
 RECALL_AT = (1, 5, 10)

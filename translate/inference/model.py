@@ -14,8 +14,13 @@ from torch import nn
 
 from translate.backbones import GENERATORS, build_generator
 from translate.backbones.layers import NORMS
-from translate.checkpoint import (generator_from_spec, load_reference_generator, pick_net, read_export_config,
-                                 reference_state_dict)
+from translate.export import (
+    generator_from_spec,
+    load_reference_generator,
+    pick_net,
+    read_export_config,
+    reference_state_dict,
+)
 
 
 class ModelError(ValueError):

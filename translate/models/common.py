@@ -5,7 +5,6 @@ register_for_checkpointing saves and restores it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Callable, Iterable
 
 import torch

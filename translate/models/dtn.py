@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from translate import checkpoint, losses
+from translate import losses
 from translate.backbones import DTNGenerator, build_discriminator, build_feature_encoder, freeze, init_weights
 from translate.data.labeled import DomainPairDataset, LabeledDataset
+from translate.export import load_classifier
 from translate.models.classifier import pretrained_arg
 from translate.models.common import Progress, adam, set_requires_grad
 from translate.models.export_spec import generator_spec
@@ -60,7 +61,7 @@ def fixed_encoder(cfg: DTNConfig) -> tuple[torch.nn.Module, dict]:
         description = {"arch": cfg.encoder, "kwargs": {"image_size": cfg.image_size}}
         return build_feature_encoder(cfg.encoder, pretrained=pretrained_arg(cfg.pretrained),
                                      image_size=cfg.image_size), description
-    classifier, spec = checkpoint.load_classifier(cfg.encoder, with_spec=True)
+    classifier, spec = load_classifier(cfg.encoder, with_spec=True)
     if spec["in_channels"] != cfg.channels:
         raise ValueError(f"model.encoder={cfg.encoder} reads {spec['in_channels']}-channel images, "
                          f"model.channels={cfg.channels}")

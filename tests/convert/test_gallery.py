@@ -8,8 +8,8 @@ from urllib.parse import unquote
 import numpy as np
 from PIL import Image
 
-from translate import gallery
-from translate.gallery import build_gallery
+from translate.convert import gallery
+from translate.convert.gallery import build_gallery
 
 
 def make_pairs(root: Path, count: int) -> tuple[Path, Path]:

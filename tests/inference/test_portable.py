@@ -8,14 +8,13 @@ import pytest
 import torch
 
 from tests.backbones import reference_arch
-from translate import export_formats
-from translate.inference import load_model, prepare_for_inference
+from translate.inference import load_model, portable, prepare_for_inference
 
 
 def run_export(*argv) -> int:
     parser = argparse.ArgumentParser()
-    export_formats.add_arguments(parser)
-    return export_formats.run(parser.parse_args([str(a) for a in argv]))
+    portable.add_arguments(parser)
+    return portable.run(parser.parse_args([str(a) for a in argv]))
 
 
 @pytest.fixture
@@ -59,9 +58,9 @@ def test_export_matches_eager_at_a_new_size(weights, tmp_path, arch, fmt, capsys
 
 
 def test_export_writes_beside_an_export_folder_by_default(tmp_path):
-    from tests.test_convert import make_export
+    from tests.helpers import make_cyclegan_export
 
-    model = make_export(tmp_path / "export")
+    model = make_cyclegan_export(tmp_path / "export")
     assert run_export(model, "--net", "G_BA", "--format", "torchscript") == 0
     assert (model / "G_BA.pt").is_file() and (model / "G_BA.pt.json").is_file()
     assert not list(model.glob(".*partial*"))

@@ -14,7 +14,6 @@ reflect-pad to the multiple and crop back, so the output has the input's exact s
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -23,20 +22,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from translate.atomic import write_text_atomic
-from translate.convert_io import DecodeDataset, keep, output_image, save_atomic
-from translate.convert_plan import FORMATS, Job, check_separate, plan, shard
+from translate.convert.io import DecodeDataset, keep, output_image, save_atomic
+from translate.convert.manifest import ERRORS, check_same_settings, existing_record, write_manifest
+from translate.convert.plan import FORMATS, Job, check_separate, plan, shard
 from translate.inference import MODES, PRECISIONS, ModelError, Translator, group_by_size, prepare_for_inference
 from translate.inference.allocator import retain_freed_memory
 from translate.inference.compiled import COMPILE_MODES
 from translate.inference.model import add_model_arguments, load_model_from_args
-from translate.launch import distributed_without_gpus
-
-MANIFEST, ERRORS = "manifest.json", "errors.txt"
+from translate.utils import distributed_without_gpus, write_text_atomic
 
 
 def add_arguments(parser) -> None:
@@ -192,38 +188,6 @@ def write_output(array, alpha, target: Path) -> list[int]:
     return list(img.size)
 
 
-def existing_record(job: Job) -> dict:
-    """A manifest entry for an output kept from an earlier run (its size read from the header only)."""
-    try:
-        with Image.open(job.target) as img:
-            size = list(img.size)
-    except OSError:
-        size = None
-    return {"input": job.rel, "output": job.out, "size": size, "existing": True}
-
-
-def check_same_settings(output_dir: Path, settings: dict, overwrite: bool) -> None:
-    """Refuse to mix outputs of another model or other settings into a folder, unless --overwrite."""
-    path = output_dir / MANIFEST
-    if overwrite or not path.is_file():
-        return
-    try:
-        previous = json.loads(path.read_text())["settings"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return  # not ours, or unreadable: nothing to compare with
-    changed = [k for k in settings if k != "model" and previous.get(k) != settings[k]]
-    if previous.get("model", {}).get("sha256") != settings["model"]["sha256"]:
-        changed.insert(0, "model")
-    if changed:
-        raise ValueError(f"{output_dir} holds outputs made with another {', '.join(changed)}; rerun with "
-                         f"--overwrite to replace them, or choose another output folder")
-
-
-def write_manifest(output_dir: Path, settings: dict, complete: bool, **content) -> None:
-    manifest = {"settings": settings, "complete": complete, **content}
-    write_text_atomic(output_dir / MANIFEST, json.dumps(manifest, indent=1))
-
-
 def finish(args, settings: dict, results: list[dict], not_images: list[Path], total_s: float) -> int:
     """Merge every process's records into manifest.json and errors.txt, print the summary; the exit code."""
     converted = [r for res in results for r in res["converted"]]
@@ -254,7 +218,7 @@ def finish(args, settings: dict, results: list[dict], not_images: list[Path], to
     if failed or skipped:
         print(f"  the full list is in {errors}")
     if args.gallery:
-        from translate.gallery import build_gallery
+        from translate.convert.gallery import build_gallery
 
         print(f"gallery: {build_gallery(args.input_dir, args.output_dir)}")
     return 1 if failed else 0

@@ -9,7 +9,7 @@ from typing import Iterable
 import torch
 from torchvision.utils import save_image
 
-from translate.atomic import atomic_path
+from translate.utils import atomic_path
 
 MAX_ROWS = 4
 

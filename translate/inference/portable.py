@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from translate.atomic import atomic_path, write_text_atomic
 from translate.inference import MODES, ModelError, prepare_for_inference
 from translate.inference.model import Model, add_model_arguments, load_model_from_args
+from translate.utils import atomic_path, write_text_atomic
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 TOLERANCE = 2e-3  # max abs difference to eager, in [-1, 1] units (an 8-bit level is 0.0078)

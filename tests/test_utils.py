@@ -2,7 +2,7 @@
 
 import pytest
 
-from translate.atomic import atomic_path, write_text_atomic
+from translate.utils import atomic_path, write_text_atomic
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

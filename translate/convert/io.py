@@ -13,9 +13,9 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from translate.atomic import atomic_path
-from translate.convert_plan import Job
+from translate.convert.plan import Job
 from translate.data.images import CHANNEL_MODES, convert_channels, read_image
+from translate.utils import atomic_path
 
 # Modes each writer accepts; anything else falls back in the order of _FALLBACKS (alpha dropped for JPEG/PPM).
 _SAVE_MODES = {"JPEG": ("L", "RGB"), "PPM": ("L", "RGB"), "WEBP": ("RGB", "RGBA"), "BMP": ("L", "RGB", "RGBA")}

@@ -1,5 +1,7 @@
-"""Atomic file writes: write to a temporary name beside the target, then rename, so a crash or a failed write never
-leaves a half-written file under the final name, and readers see the old file or the new one, nothing between."""
+"""Small helpers every stage shares: atomic file writes and how this process was launched.
+
+Atomic writes go to a temporary name beside the target, then rename, so a crash or a failed write never leaves a
+half-written file under the final name, and readers see the old file or the new one, nothing between."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import torch
 
 
 @contextmanager
@@ -27,3 +31,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def distributed_without_gpus() -> bool:
+    """Launched as several processes (train, convert under `accelerate launch`) on a machine without CUDA:
+    Accelerate only forms the (gloo) process group when told to use the CPU; otherwise every process would silently
+    work alone as rank 0 of 1."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()

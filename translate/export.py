@@ -21,7 +21,7 @@ EXPORT_FORMAT = 1
 CONFIG_NAME = "config.json"
 
 
-def export(export_dir: str | Path, nets: dict, config) -> Path:
+def write_export(export_dir: str | Path, nets: dict, config) -> Path:
     """Write `nets` ({name: (module, spec)}) and their description; replaces an older export only when complete."""
     export_dir = Path(export_dir)
     tmp = export_dir.with_name(f".{export_dir.name}.tmp")

@@ -16,12 +16,11 @@ from PIL import Image
 
 from tests import reference_test_script
 from tests.backbones import reference_arch
-from translate import config, convert
-from translate.checkpoint import export
-from translate.convert_plan import plan, shard
-from translate.models import MODELS
+from tests.helpers import make_cyclegan_export
+from translate.convert import folder as convert
+from translate.convert.plan import plan, shard
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_convert(*argv) -> int:
@@ -30,16 +29,9 @@ def run_convert(*argv) -> int:
     return convert.run(parser.parse_args([str(a) for a in argv] + ["--workers", "0"] * ("--workers" not in argv)))
 
 
-def make_export(path: Path, channels_a: int = 3, channels_b: int = 3) -> Path:
-    cfg = config.load(None, ["model.name=cyclegan", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4",
-                             f"model.channels_a={channels_a}", f"model.channels_b={channels_b}",
-                             "model.lambda_identity=0"])
-    return export(path, MODELS["cyclegan"].build(cfg.model).export_nets(), cfg)
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    return make_export(tmp_path_factory.mktemp("model") / "export")
+    return make_cyclegan_export(tmp_path_factory.mktemp("model") / "export")
 
 
 def pixels(rng, h, w, c):
@@ -203,7 +195,7 @@ def test_reference_weights_match_the_reference_test_script(tmp_path, arch, norm,
 
 
 def test_one_channel_models_and_resizing_and_formats(tmp_path):
-    model = make_export(tmp_path / "gray_model", channels_a=1, channels_b=1)
+    model = make_cyclegan_export(tmp_path / "gray_model", channels_a=1, channels_b=1)
     inp = tmp_path / "in"
     rng = np.random.default_rng(0)
     Image.fromarray(pixels(rng, 20, 30, 3)).save(inp.mkdir() or inp / "a.png")
@@ -257,8 +249,8 @@ def test_accelerate_launch_splits_files_across_two_processes(model_dir, tmp_path
         Image.fromarray(np.full((8, 12, 3), i * 30, np.uint8)).save(inp / f"{i}.png")
     (inp / "zero.png").write_bytes(b"")
     script = tmp_path / "convert_main.py"
-    script.write_text("import argparse, sys\nfrom translate import convert\np = argparse.ArgumentParser()\n"
-                      "convert.add_arguments(p)\nsys.exit(convert.run(p.parse_args()))\n")
+    script.write_text("import argparse, sys\nfrom translate.convert import folder\np = argparse.ArgumentParser()\n"
+                      "folder.add_arguments(p)\nsys.exit(folder.run(p.parse_args()))\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),

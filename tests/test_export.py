@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from translate import config
-from translate.checkpoint import export, load_generator, load_reference_generator, read_export_config
+from translate.export import load_generator, load_reference_generator, read_export_config, write_export
 from translate.models import MODELS
 
 
@@ -24,7 +24,7 @@ def build(overrides):
 def test_export_then_load_gives_identical_outputs(overrides, net, tmp_path):
     cfg, model = build(overrides)
     module, spec = model.export_nets()[net]
-    export(tmp_path / "export", model.export_nets(), cfg)
+    write_export(tmp_path / "export", model.export_nets(), cfg)
     loaded = load_generator(tmp_path / "export", net=net, mode="eval")
     x = torch.randn(2, spec["in_channels"], 128, 128)
     module.eval()
@@ -34,7 +34,7 @@ def test_export_then_load_gives_identical_outputs(overrides, net, tmp_path):
 
 def test_export_describes_itself(tmp_path):
     cfg, model = build(["model.name=cyclegan", "model.ngf=4", "model.ndf=4", "data.crop_size=128"])
-    export(tmp_path / "export", model.export_nets(), cfg)
+    write_export(tmp_path / "export", model.export_nets(), cfg)
     description = read_export_config(tmp_path / "export")
     assert description["model"] == "cyclegan"
     spec = description["nets"]["G_AB"]
@@ -47,9 +47,9 @@ def test_export_describes_itself(tmp_path):
 
 def test_export_is_replaced_whole(tmp_path):
     cfg, model = build(["model.name=pix2pix", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4"])
-    export(tmp_path / "export", model.export_nets(), cfg)
+    write_export(tmp_path / "export", model.export_nets(), cfg)
     (tmp_path / "export" / "stale.txt").write_text("left from before")
-    export(tmp_path / "export", model.export_nets(), cfg)
+    write_export(tmp_path / "export", model.export_nets(), cfg)
     assert not (tmp_path / "export" / "stale.txt").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["export"]
 
@@ -73,7 +73,7 @@ def test_load_errors_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.json is missing"):
         load_generator(tmp_path)
     cfg, model = build(["model.name=cyclegan", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4"])
-    export(tmp_path / "export", model.export_nets(), cfg)
+    write_export(tmp_path / "export", model.export_nets(), cfg)
     with pytest.raises(ValueError, match="choose one with net="):
         load_generator(tmp_path / "export")
     with pytest.raises(ValueError, match="no generator net 'G'"):

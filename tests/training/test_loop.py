@@ -10,16 +10,17 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.helpers import write_images
 from translate import config
-from translate.checkpoint import load_generator, read_export_config
-from translate.train import train
+from translate.export import load_generator, read_export_config
+from translate.training.loop import train
 
 TINY = ["model.ngf=4", "model.ndf=4", "data.load_size=36", "data.crop_size=32", "data.batch_size=2",
         "data.num_workers=0", "train.log_every=1", "train.sample_every=2", "train.checkpoint_every=2",
         "train.max_steps=4", "train.decay_steps=2"]
 PIX2PIX = ["model.name=pix2pix", "model.generator=resnet_6blocks", *TINY]
 CYCLEGAN = ["model.name=cyclegan", "model.generator=resnet_6blocks", "model.pool_size=3", *TINY]
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_pix2pix_run_writes_config_metrics_samples_checkpoints_export(aligned_root, tmp_path):
@@ -52,7 +53,7 @@ def test_existing_run_is_not_overwritten_without_resume(aligned_root, tmp_path):
 
 KILL_AFTER_FIRST_CHECKPOINT = """
 import os, signal, sys
-import translate.train as loop
+import translate.training.loop as loop
 save = loop.save_checkpoint
 def save_then_die(*args, **kwargs):
     save(*args, **kwargs)
@@ -125,7 +126,6 @@ def test_two_process_ddp_on_cpu(unaligned_root, tmp_path):
 
 
 def test_periodic_eval_logs_scores_and_keeps_the_best_export(aligned_root, tmp_path, monkeypatch):
-    from tests.conftest import write_images
     from translate.evaluation import api
 
     write_images(aligned_root / "val", 4, (64, 32), seed=5)

@@ -18,9 +18,9 @@ from urllib.parse import quote
 
 from PIL import Image
 
-from translate.atomic import atomic_path, write_text_atomic
-from translate.convert_plan import check_separate, walk
+from translate.convert.plan import check_separate, walk
 from translate.data.images import read_image
+from translate.utils import atomic_path, write_text_atomic
 
 GALLERY = "_gallery"
 _STYLE = ("body{font-family:sans-serif;margin:1em}td{padding:4px;vertical-align:top}"

@@ -1,8 +1,8 @@
 """THE training loop, shared by every model, on Hugging Face Accelerate (CPU, one GPU, DDP; no/fp16/bf16).
 
 Run dir: config.yaml (resolved), metrics.jsonl, logs/ (TensorBoard), samples/, checkpoints/step_XXXXXXXX/ (full
-state for --resume, written atomically), export/ (what inference needs, see translate.checkpoint) and, with
-eval.best set, export_best/ (the best export by that score, see translate.periodic_eval).
+state for --resume, written atomically), export/ (what inference needs, see translate.export) and, with
+eval.best set, export_best/ (the best export by that score, see translate.training.periodic_eval).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
-from translate import checkpoint
 from translate import config as config_lib
 from translate.data import build_loader
-from translate.launch import distributed_without_gpus
+from translate.export import write_export
 from translate.models import MODELS
 from translate.models.common import Progress, StepCounter, linear_decay_lambda
-from translate.periodic_eval import BestScore, evaluate_model, load_eval_images, save_best
-from translate.samples import save_sample_grid, side_effect_free
+from translate.training.periodic_eval import BestScore, evaluate_model, load_eval_images, save_best
+from translate.training.samples import save_sample_grid, side_effect_free
+from translate.utils import distributed_without_gpus
 
 log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
@@ -119,7 +119,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
 
     export_dir = run_dir / "export"
     if accelerator.is_main_process:
-        checkpoint.export(export_dir, model.export_nets(), cfg)
+        write_export(export_dir, model.export_nets(), cfg)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return export_dir

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from translate import checkpoint
-from translate.atomic import write_text_atomic
+from translate.export import write_export
+from translate.utils import write_text_atomic
 
 log = logging.getLogger(__name__)
 LOWER_IS_BETTER = {"fid", "kid_mean", "l1", "perceptual"}
@@ -95,7 +95,7 @@ def evaluate_model(model, cfg, eval_set: EvalSet, device) -> dict[str, float]:
 
 def save_best(model, cfg, run_dir: Path, best: BestScore, scores: dict, step: int) -> None:
     best.value, best.step = scores[best.name], step
-    export_dir = checkpoint.export(run_dir / "export_best", model.export_nets(), cfg)
+    export_dir = write_export(run_dir / "export_best", model.export_nets(), cfg)
     write_text_atomic(export_dir / "best.json", json.dumps({"step": step, "metric": best.name, **scores}, indent=2))
     log.info("step %d: best %s so far (%.4g) -> %s", step, best.name, best.value, export_dir)
 

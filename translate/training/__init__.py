@@ -1,0 +1,1 @@
+"""Training: THE loop (loop.py), checkpoints for exact resume, periodic evaluation and sample grids."""
