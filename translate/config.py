@@ -121,7 +121,9 @@ def from_dict(raw: dict) -> Config:
 
 
 def save(config: Config, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    from translate.utils import write_text_atomic
+
+    write_text_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def _apply_override(raw: dict, item: str) -> None:

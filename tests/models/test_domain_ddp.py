@@ -27,7 +27,7 @@ def launch_two_processes(tmp_path: Path, overrides: list[str]) -> Path:
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
-    assert (run / "checkpoints" / "step_00000003" / "random_states_1.pkl").exists(), "the second rank never ran"
+    assert (run / "checkpoints" / "step_00000003" / "rng_1.pt").exists(), "the second rank never ran"
     return run / "export"
 
 

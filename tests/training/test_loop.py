@@ -10,16 +10,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.helpers import write_images
+from tests.helpers import CYCLEGAN_TINY, PIX2PIX_TINY, write_images
 from translate import config
 from translate.export import load_generator, read_export_config
 from translate.training.loop import train
 
-TINY = ["model.ngf=4", "model.ndf=4", "data.load_size=36", "data.crop_size=32", "data.batch_size=2",
-        "data.num_workers=0", "train.log_every=1", "train.sample_every=2", "train.checkpoint_every=2",
-        "train.max_steps=4", "train.decay_steps=2"]
-PIX2PIX = ["model.name=pix2pix", "model.generator=resnet_6blocks", *TINY]
-CYCLEGAN = ["model.name=cyclegan", "model.generator=resnet_6blocks", "model.pool_size=3", *TINY]
+PIX2PIX, CYCLEGAN = PIX2PIX_TINY, CYCLEGAN_TINY
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -53,12 +49,12 @@ def test_existing_run_is_not_overwritten_without_resume(aligned_root, tmp_path):
 
 KILL_AFTER_FIRST_CHECKPOINT = """
 import os, signal, sys
-import translate.training.loop as loop
-save = loop.save_checkpoint
+from translate.training import checkpoints
+save = checkpoints.save
 def save_then_die(*args, **kwargs):
     save(*args, **kwargs)
     os.kill(os.getpid(), signal.SIGKILL)
-loop.save_checkpoint = save_then_die
+checkpoints.save = save_then_die
 from translate.cli import main
 main(sys.argv[1:])
 """
@@ -120,7 +116,7 @@ def test_two_process_ddp_on_cpu(unaligned_root, tmp_path):
     assert [r["step"] for r in records] == [1, 2, 3]  # main process logs once per step
     assert records[-1]["images_per_s"] > 0
     checkpoint = tmp_path / "run" / "checkpoints" / "step_00000003"
-    assert (checkpoint / "random_states_1.pkl").exists(), "the second rank never ran"
+    assert (checkpoint / "rng_1.pt").exists(), "the second rank never ran"
     g = load_generator(tmp_path / "run" / "export", net="G_AB")
     assert g(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,9 +24,10 @@ from translate.data import build_loader
 from translate.export import write_export
 from translate.models import MODELS
 from translate.models.common import Progress, StepCounter, linear_decay_lambda
+from translate.training import checkpoints
 from translate.training.periodic_eval import BestScore, evaluate_model, load_eval_images, save_best
 from translate.training.samples import save_sample_grid, side_effect_free
-from translate.utils import distributed_without_gpus
+from translate.utils import distributed_without_gpus, write_text_atomic
 
 log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
@@ -42,13 +42,16 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         log_with="tensorboard",
         project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
     )
-    latest = latest_checkpoint(run_dir)
-    if resume and latest is None:
-        raise FileNotFoundError(f"--resume: no checkpoint in {run_dir / CHECKPOINTS}")
+    root = run_dir / CHECKPOINTS
+    if resume:
+        if not checkpoints.checkpoint_folders(root):
+            raise FileNotFoundError(f"--resume: no checkpoint in {root}")
+        checkpoints.check_resume_config(run_dir / "config.yaml", cfg)  # before anything is written
+    elif checkpoints.checkpoint_folders(root):
+        raise FileExistsError(f"{run_dir} already holds a run; pass --resume or choose another --run-dir")
     if accelerator.is_main_process:
-        if not resume and latest is not None:
-            raise FileExistsError(f"{run_dir} already holds a run; pass --resume or choose another --run-dir")
         run_dir.mkdir(parents=True, exist_ok=True)
+        checkpoints.remove_stale_temporaries(root)
         config_lib.save(cfg, run_dir / "config.yaml")
         accelerator.init_trackers("translate", config=_flat_scalars(cfg.to_dict()))
     set_seed(cfg.train.seed)  # identical initial weights on every process
@@ -66,13 +69,22 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     schedulers = {name: LambdaLR(opt.optimizer, decay) for name, opt in model.optimizers.items()}
     counter = StepCounter()
     best = BestScore(cfg.eval.best)
-    accelerator.register_for_checkpointing(counter, best, *schedulers.values(), *model.extra_state.values())
+    # What a checkpoint holds: enough that a resumed run continues bit for bit (see training/checkpoints.py).
+    state = checkpoints.TrainingState(
+        nets=model.raw, optimizers=model.optimizers, scaler=accelerator.scaler,
+        objects={"step": counter, "best_score": best, **{f"lr_schedule_{n}": s for n, s in schedulers.items()},
+                 **model.extra_state})
     if cfg.eval.every and accelerator.is_main_process:
         eval_set = load_eval_images(cfg, entry)
     if resume:
-        accelerator.load_state(str(latest))
+        folder = checkpoints.resume(root, state, accelerator)
+        # The optimizers' saved lr is the old run's schedule; a resume may extend max_steps, so set this run's.
+        for scheduler in schedulers.values():
+            for group, base, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+                group["lr"] = base * factor(scheduler.last_epoch)
+            scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
         if accelerator.is_main_process:
-            log.info("resumed from %s at step %d", latest, counter.step)
+            log.info("resumed from %s at step %d", folder, counter.step)
             _forget_metrics_after(run_dir / "metrics.jsonl", counter.step)
 
     loader = build_loader(dataset, cfg.data.batch_size, seed=cfg.train.seed, num_workers=cfg.data.num_workers,
@@ -114,7 +126,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
                     save_best(model, cfg, run_dir, best, scores, step)
             accelerator.wait_for_everyone()
         if step % cfg.train.checkpoint_every == 0 or step == cfg.train.max_steps:
-            save_checkpoint(accelerator, run_dir, step, cfg.train.keep_checkpoints)
+            checkpoints.save(root, step, state, accelerator, cfg.train.keep_checkpoints)
     progress.close()
 
     export_dir = run_dir / "export"
@@ -135,31 +147,6 @@ def lr_factor(model, train_cfg) -> Callable[[int], float]:
     return linear_decay_lambda(constant_steps, train_cfg.max_steps - constant_steps)
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    found = sorted((Path(run_dir) / CHECKPOINTS).glob("step_*"))
-    return found[-1] if found else None
-
-
-def save_checkpoint(accelerator: Accelerator, run_dir: Path, step: int, keep: int) -> Path:
-    """Full training state, written to a temporary folder and renamed, so a kill never leaves half a checkpoint."""
-    root = run_dir / CHECKPOINTS
-    final = root / f"step_{step:08d}"
-    tmp = root / f".tmp_step_{step:08d}"
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        for old in sorted(root.glob("step_*"))[:-keep] if keep > 0 else []:
-            shutil.rmtree(old)
-    accelerator.wait_for_everyone()
-    return final
-
-
 def _to_device(batch: dict, device, memory_format) -> dict:
     moved = {}
     for key, value in batch.items():
@@ -178,10 +165,20 @@ def _log_metrics(accelerator: Accelerator, run_dir: Path, record: dict) -> None:
 
 
 def _forget_metrics_after(path: Path, step: int) -> None:
-    """Lines logged after the checkpoint we resume from will be logged again; drop the stale ones."""
-    if path.exists():
-        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in kept))
+    """Lines logged after the checkpoint we resume from will be logged again; drop the stale ones, and a partial
+    last line that a crash or a full disk left mid-write. Rewritten atomically: a crash here loses nothing."""
+    if not path.exists():
+        return
+    kept = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            log.warning("%s:%d: dropping an unreadable line (a crash mid-write?)", path, number)
+            continue
+        if isinstance(record, dict) and record.get("step", step + 1) <= step:
+            kept.append(line)
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def _flat_scalars(tree: dict, prefix: str = "") -> dict:
