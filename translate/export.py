@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from translate.backbones import DTNGenerator, EncoderClassifier, build_generator
+from translate.inference.translator import prepare_for_inference
 
 EXPORT_FORMAT = 1
 CONFIG_NAME = "config.json"
@@ -62,10 +63,15 @@ def read_export_config(export_dir: str | Path) -> dict:
 
 def load_generator(export_dir: str | Path, net: str | None = None, device: str | torch.device = "cpu",
                    mode: str | None = None) -> nn.Module:
-    """Rebuild an exported generator; `net` may be omitted when the export holds one; `mode` overrides eval/train."""
+    """An exported generator ready for inference, computing what `translate convert` computes: in the export's
+    inference mode (`mode` overrides it), with train-mode BatchNorm made per-image so that an output never depends
+    on the other images of the batch (translate.inference.translator), and without gradients. `net` may be omitted
+    when the export holds one generator. Input (N, C, H, W) in [-1, 1], sides multiples of its size_multiple."""
     description = read_export_config(export_dir)
     net = pick_net(export_dir, description, ("generator",), net)
-    return generator_from_spec(export_dir, net, description["nets"][net], device, mode)
+    spec = description["nets"][net]
+    module = generator_from_spec(export_dir, net, spec, device)
+    return prepare_for_inference(module, mode or spec["inference_mode"])
 
 
 def generator_from_spec(export_dir: str | Path, net: str, spec: dict, device: str | torch.device = "cpu",

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from tests.backbones import reference_arch
-from translate.inference import load_model, portable, prepare_for_inference
+from translate.inference import portable, prepare_for_inference
+from translate.inference.model import load_model
 
 
 def run_export(*argv) -> int:

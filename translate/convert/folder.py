@@ -28,10 +28,10 @@ from tqdm import tqdm
 from translate.convert.io import DecodeDataset, keep, output_image, save_atomic
 from translate.convert.manifest import ERRORS, check_same_settings, existing_record, write_manifest
 from translate.convert.plan import FORMATS, Job, check_separate, plan, shard
-from translate.inference import MODES, PRECISIONS, ModelError, Translator, group_by_size, prepare_for_inference
+from translate.inference import MODES, PRECISIONS, Translator, group_by_size, prepare_for_inference
 from translate.inference.allocator import retain_freed_memory
 from translate.inference.compiled import COMPILE_MODES
-from translate.inference.model import add_model_arguments, load_model_from_args
+from translate.inference.model import ModelError, add_model_arguments, load_model_from_args
 from translate.utils import distributed_without_gpus, write_text_atomic
 
 

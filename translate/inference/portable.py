@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from translate.inference import MODES, ModelError, prepare_for_inference
-from translate.inference.model import Model, add_model_arguments, load_model_from_args
+from translate.inference import MODES, prepare_for_inference
+from translate.inference.model import Model, ModelError, add_model_arguments, load_model_from_args
 from translate.utils import atomic_path, write_text_atomic
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}

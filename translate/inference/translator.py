@@ -3,11 +3,14 @@
 Train mode (pix2pix's default at inference: dropout on, batch statistics) is made independent of the batch: each
 BatchNorm is replaced by per-image normalisation with the same affine weights, which is exactly what the reference
 computes at its batch size of 1. Batching therefore never changes a train-mode model's output statistics; only
-dropout draws differ, as they do between any two runs (the seed is fixed for reproducibility).
+dropout draws differ with the batching. Dropout draws come from the Translator's own seeded RNG stream, untouched by
+anything else the process draws (DataLoader iterators, a training loop around a periodic evaluation), so the same
+images in the same batches give the same outputs wherever the Translator runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -71,7 +74,10 @@ class Translator:
         self.net = ShapeCompiled(net.to(self.device), compile)
         self.size_multiple, self.tile, self.overlap, self.batch_size = size_multiple, tile, overlap, batch_size
         self.dtype = PRECISIONS[precision]
-        torch.manual_seed(seed)  # dropout draws of train-mode models
+        self._rng_devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=self._rng_devices):
+            torch.manual_seed(seed)  # dropout draws of train-mode models
+            self._rng_state = self._get_rng_state()
 
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
         x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
@@ -86,6 +92,21 @@ class Translator:
         """(N, C, H, W) uint8 -> (N, C', H, W) float in [-1, 1] on the device; the reference's ToTensor+Normalize."""
         x = x.to(self.device, non_blocking=True).float().div_(255).sub_(0.5).div_(0.5)
         x, pads = pad_to_multiple(x, self.size_multiple)
-        with torch.autocast(self.device.type, dtype=self.dtype or torch.bfloat16, enabled=self.dtype is not None):
+        with self._own_rng(), torch.autocast(self.device.type, dtype=self.dtype or torch.bfloat16,
+                                             enabled=self.dtype is not None):
             y = self.net(x)
         return crop(y, pads).float()
+
+    @contextlib.contextmanager
+    def _own_rng(self):
+        """Run with this Translator's RNG stream, leaving the process's global RNG as it was."""
+        with torch.random.fork_rng(devices=self._rng_devices):
+            cpu, cuda = self._rng_state
+            torch.set_rng_state(cpu)
+            if cuda is not None:
+                torch.cuda.set_rng_state(cuda, self.device)
+            yield
+            self._rng_state = self._get_rng_state()
+
+    def _get_rng_state(self):
+        return torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if self._rng_devices else None

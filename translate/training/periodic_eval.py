@@ -2,19 +2,25 @@
 that would be exported, score it (translate.evaluation.evaluate), log the scores and keep the best export.
 
 The held-out set is the model's own dataset at `eval.phase`, centre-cropped and unflipped, so every evaluation sees
-the same images. Inputs are A; B is the paired target (pix2pix) or the real target-domain set (CycleGAN).
+the same images. Inputs are A, held as 8-bit images; B is the paired target (pix2pix) or the real target-domain set
+(CycleGAN). Translation goes through the same Translator as `translate convert` (a copy of the net prepared for
+inference: per-image BatchNorm statistics, dropout as exported; outputs rounded to 8 bits), so the scores logged
+here are the scores of the images `translate convert` writes for those inputs with the export.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from translate.export import write_export
+from translate.inference.translator import Translator, prepare_for_inference, to_uint8
 from translate.utils import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -47,10 +53,10 @@ class BestScore:
 
 @dataclasses.dataclass
 class EvalSet:
-    """The fixed held-out inputs and references, in [-1, 1]; the references' FID features are extracted at the
-    first evaluation and kept, since they never change."""
+    """The fixed held-out inputs (N, H, W, C) uint8 and references (N, C, H, W) in [-1, 1]; the references' FID
+    features are extracted at the first evaluation and kept, since they never change."""
 
-    inputs: torch.Tensor
+    inputs: np.ndarray
     references: torch.Tensor
     reference_features: torch.Tensor | None = None
 
@@ -64,7 +70,8 @@ def load_eval_images(cfg, entry) -> EvalSet:
         raise ValueError(f"eval.every scores A -> B translation (pix2pix, CycleGAN); model.name={cfg.model.name} "
                          "has no such pairs: score it after training with `translate eval classify` or "
                          "`translate eval retrieval`")
-    return EvalSet(torch.stack([item["A"] for item in items]), torch.stack([item["B"] for item in items]))
+    inputs = to_uint8(torch.stack([item["A"] for item in items])).permute(0, 2, 3, 1).numpy()
+    return EvalSet(inputs, torch.stack([item["B"] for item in items]))
 
 
 @torch.no_grad()
@@ -72,15 +79,8 @@ def evaluate_model(model, cfg, eval_set: EvalSet, device) -> dict[str, float]:
     """Scores of the exported generator (EMA weights when enabled) in its inference mode."""
     from translate.evaluation.api import evaluate, features_of_real  # feature networks load only when evaluating
 
-    exported = model.export_nets()
-    name = cfg.eval.net or next(n for n, (_, spec) in exported.items() if spec["role"] == "generator")
-    net, spec = exported[name]
-    net.train(spec["inference_mode"] == "train")
-    try:
-        fakes = torch.cat([net(batch.to(device)).float().cpu()
-                           for batch in eval_set.inputs.split(cfg.eval.batch_size)])
-    finally:
-        net.train()  # the live network goes back to training
+    fakes = torch.from_numpy(translate_eval_set(model, cfg, eval_set, device)).permute(0, 3, 1, 2)
+    fakes = fakes.float().div(127.5).sub(1)
     if "fid" in cfg.eval.metrics and eval_set.reference_features is None:
         eval_set.reference_features = features_of_real(eval_set.references, batch_size=cfg.eval.batch_size,
                                                         device=device, use_cache=False)
@@ -91,6 +91,19 @@ def evaluate_model(model, cfg, eval_set: EvalSet, device) -> dict[str, float]:
                                imagenet_class=cfg.eval.imagenet_class or None, batch_size=cfg.eval.batch_size,
                                device=device, use_cache=False))
     return scores
+
+
+def translate_eval_set(model, cfg, eval_set: EvalSet, device) -> np.ndarray:
+    """The eval inputs translated as `translate convert --batch-size eval.batch_size` translates them with the
+    export: (N, H, W, C) uint8. The live network is not touched (the Translator gets a prepared copy)."""
+    exported = model.export_nets()
+    name = cfg.eval.net or next(n for n, (_, spec) in exported.items() if spec["role"] == "generator")
+    net, spec = exported[name]
+    net = prepare_for_inference(copy.deepcopy(net), spec["inference_mode"])
+    translator = Translator(net, spec["size_multiple"], device, batch_size=cfg.eval.batch_size)
+    size = cfg.eval.batch_size
+    return np.stack([out for i in range(0, len(eval_set.inputs), size)
+                     for out in translator(list(eval_set.inputs[i:i + size]))])
 
 
 def save_best(model, cfg, run_dir: Path, best: BestScore, scores: dict, step: int) -> None:
