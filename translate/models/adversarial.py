@@ -1,8 +1,9 @@
-"""The adversarial half of a GAN step, shared by pix2pix and CycleGAN, with the optional stabilisers."""
+"""What every image GAN of the toolkit shares: its options (GanOptions), the discriminator's construction and the
+adversarial half of a step, with the optional stabilisers (GanTricks)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -23,6 +24,43 @@ class GanTricks:
     r1_gamma: float = 0.0  # R1 penalty on real inputs (Mescheder et al. 2018)
     gp_weight: float = 10.0  # WGAN-GP penalty weight, used when gan_mode is wgangp
     ema_decay: float = 0.0  # > 0: keep an EMA of generator weights and export it
+
+
+@dataclass
+class GanOptions:
+    """The fields every image GAN config has. A model's Config subclasses this and redeclares the fields whose paper
+    default differs (pix2pix: U-Net, batch norm, vanilla GAN; CycleGAN: ResNet, instance norm, LSGAN); keys stay flat
+    (`model.ngf`, not `model.gan.ngf`), so recipes and overrides read the same for every model."""
+
+    name: str = ""
+    generator: str = "resnet_9blocks"
+    ngf: int = 64
+    norm: str = "instance"
+    dropout: bool = False
+    discriminator: str = "patch"
+    ndf: int = 64
+    n_layers_d: int = 3  # 70x70 PatchGAN
+    spectral_norm: bool = False
+    minibatch_std: bool = False
+    init_type: str = "normal"
+    init_gain: float = 0.02
+    gan_mode: str = "lsgan"
+    lr: float = 2e-4
+    beta1: float = 0.5
+    inference_mode: str = "eval"  # how exports run: "eval", or "train" (pix2pix: dropout on, batch statistics)
+    tricks: GanTricks = field(default_factory=GanTricks)
+
+
+def discriminator_kwargs(cfg: GanOptions) -> dict:
+    """Options every recipe shares for its discriminators; PatchGAN depth only where it applies."""
+    kw = dict(ndf=cfg.ndf, norm=cfg.norm, init_type=cfg.init_type, init_gain=cfg.init_gain)
+    if cfg.discriminator == "patch":
+        kw["n_layers"] = cfg.n_layers_d
+    if cfg.spectral_norm:
+        kw["spectral_norm"] = True
+    if cfg.minibatch_std:
+        kw["minibatch_std"] = True
+    return kw
 
 
 def discriminator_input(x: torch.Tensor, tricks: GanTricks, step: int) -> torch.Tensor:

@@ -7,7 +7,6 @@ encoder description, the optimizer and the export spec of an `EncoderClassifier`
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 import torch
@@ -16,7 +15,7 @@ import torch.nn.functional as F
 from translate.backbones import EncoderClassifier
 from translate.backbones.digit_nets import FEATURE_ENCODERS
 from translate.data.labeled import LabeledDataset
-from translate.models.common import EMA, Progress
+from translate.models.common import EMA, Progress, averaged
 
 
 @dataclass
@@ -82,15 +81,6 @@ def classifier_spec(cfg, net: EncoderClassifier) -> dict:
         "inference_mode": "eval",
         "value_range": [-1.0, 1.0],
     }
-
-
-def averaged(net, ema: EMA | None):
-    """The net to export: a copy holding the EMA weights when there is an EMA."""
-    if ema is None:
-        return net
-    net = copy.deepcopy(net)
-    ema.copy_to(net)
-    return net
 
 
 class Classifier:

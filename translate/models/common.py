@@ -4,6 +4,7 @@ register_for_checkpointing saves and restores it."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -114,6 +115,16 @@ class EMA:
         self.decay = float(state["decay"])
         for key, value in state["shadow"].items():
             self.shadow[key].copy_(value)
+
+
+def averaged(net: nn.Module, ema: EMA | None) -> nn.Module:
+    """The net to export: a copy holding the EMA weights when there is an EMA, else the net itself. Every model's
+    export_nets goes through this, so `tricks.ema_decay` means the same thing everywhere."""
+    if ema is None:
+        return net
+    net = copy.deepcopy(net)
+    ema.copy_to(net)
+    return net
 
 
 def linear_decay_lambda(constant_steps: int, decay_steps: int) -> Callable[[int], float]:

@@ -6,9 +6,8 @@ Names: G_AB maps domain A to B (the reference's netG_A), G_BA maps B to A (netG_
 
 from __future__ import annotations
 
-import copy
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -16,39 +15,22 @@ from translate import losses
 from translate.backbones import build_discriminator, build_generator
 from translate.data import UnpairedDataset
 from translate.models import adversarial
-from translate.models.adversarial import GanTricks
-from translate.models.common import EMA, ImagePool, Progress, adam, set_requires_grad
+from translate.models.adversarial import GanOptions, discriminator_kwargs
+from translate.models.common import EMA, ImagePool, Progress, adam, averaged, set_requires_grad
 from translate.models.export_spec import generator_spec
-from translate.models.pix2pix import discriminator_kwargs
 
 
 @dataclass
-class CycleGANConfig:
+class CycleGANConfig(GanOptions):
     """The paper's and reference implementation's defaults (horse2zebra, monet2photo, ...)."""
 
     name: str = "cyclegan"
-    generator: str = "resnet_9blocks"
-    ngf: int = 64
-    norm: str = "instance"
-    dropout: bool = False
-    discriminator: str = "patch"
-    ndf: int = 64
-    n_layers_d: int = 3
-    spectral_norm: bool = False
-    minibatch_std: bool = False
-    init_type: str = "normal"
-    init_gain: float = 0.02
-    gan_mode: str = "lsgan"
     lambda_a: float = 10.0  # cycle A -> B -> A
     lambda_b: float = 10.0  # cycle B -> A -> B
     lambda_identity: float = 0.5  # identity loss weight, relative to lambda_a / lambda_b (paper sec. 5.2)
     pool_size: int = 50
-    lr: float = 2e-4
-    beta1: float = 0.5
     channels_a: int = 3
     channels_b: int = 3
-    inference_mode: str = "eval"
-    tricks: GanTricks = field(default_factory=GanTricks)
 
 
 class CycleGAN:
@@ -123,10 +105,7 @@ class CycleGAN:
         channels = {"G_AB": (cfg.channels_a, cfg.channels_b), "G_BA": (cfg.channels_b, cfg.channels_a)}
         exported = {}
         for name, (c_in, c_out) in channels.items():
-            net = self.raw[name]
-            if name in self.ema:
-                net = copy.deepcopy(net)
-                self.ema[name].copy_to(net)
+            net = averaged(self.raw[name], self.ema.get(name))
             exported[name] = (net, generator_spec(net, cfg.generator, c_in, c_out, cfg.inference_mode,
                                                   ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout))
         return exported

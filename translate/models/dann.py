@@ -25,8 +25,8 @@ from torch import nn
 from translate.backbones import build_discriminator
 from translate.data.labeled import DomainPairDataset
 from translate.losses import grl_lambda
-from translate.models.classifier import averaged, build_classifier, classifier_spec, labeled_dataset, make_optimizer
-from translate.models.common import EMA, Progress
+from translate.models.classifier import build_classifier, classifier_spec, labeled_dataset, make_optimizer
+from translate.models.common import EMA, Progress, averaged
 
 
 @dataclass

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -11,47 +10,24 @@ from translate import losses
 from translate.backbones import build_discriminator, build_generator
 from translate.data import PairedDataset
 from translate.models import adversarial
-from translate.models.adversarial import GanTricks
-from translate.models.common import EMA, Progress, adam, set_requires_grad
+from translate.models.adversarial import GanOptions, discriminator_kwargs
+from translate.models.common import EMA, Progress, adam, averaged, set_requires_grad
 from translate.models.export_spec import generator_spec
 
 
 @dataclass
-class Pix2PixConfig:
+class Pix2PixConfig(GanOptions):
     """The paper's and reference implementation's defaults (facades, edges2handbags, ...)."""
 
     name: str = "pix2pix"
     generator: str = "unet_256"
-    ngf: int = 64
     norm: str = "batch"
     dropout: bool = True
-    discriminator: str = "patch"
-    ndf: int = 64
-    n_layers_d: int = 3  # 70x70 PatchGAN
-    spectral_norm: bool = False
-    minibatch_std: bool = False
-    init_type: str = "normal"
-    init_gain: float = 0.02
     gan_mode: str = "vanilla"
+    inference_mode: str = "train"  # paper sec. 3.3: at test time dropout stays on and BN uses batch statistics
     lambda_l1: float = 100.0
-    lr: float = 2e-4
-    beta1: float = 0.5
     in_channels: int = 3
     out_channels: int = 3
-    inference_mode: str = "train"  # paper sec. 3.3: at test time dropout stays on and BN uses batch statistics
-    tricks: GanTricks = field(default_factory=GanTricks)
-
-
-def discriminator_kwargs(cfg) -> dict:
-    """Options every recipe shares for its discriminators; PatchGAN depth only where it applies."""
-    kw = dict(ndf=cfg.ndf, norm=cfg.norm, init_type=cfg.init_type, init_gain=cfg.init_gain)
-    if cfg.discriminator == "patch":
-        kw["n_layers"] = cfg.n_layers_d
-    if cfg.spectral_norm:
-        kw["spectral_norm"] = True
-    if cfg.minibatch_std:
-        kw["minibatch_std"] = True
-    return kw
 
 
 class Pix2Pix:
@@ -108,10 +84,7 @@ class Pix2Pix:
 
     def export_nets(self) -> dict:
         cfg = self.cfg
-        net = self.raw["G"]
-        if "G" in self.ema:
-            net = copy.deepcopy(net)
-            self.ema["G"].copy_to(net)
+        net = averaged(self.raw["G"], self.ema.get("G"))
         spec = generator_spec(net, cfg.generator, cfg.in_channels, cfg.out_channels, cfg.inference_mode,
                               ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout)
         return {"G": (net, spec)}
