@@ -41,6 +41,29 @@ def test_a_missing_model_is_one_clear_error(tmp_path, capsys):
     assert str(tmp_path / "nothing") in capsys.readouterr().err
 
 
-def test_stray_flags_are_rejected(model_dir, tmp_path):
-    with pytest.raises(SystemExit):
+def test_stray_flags_are_rejected(model_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
         cli.main(["eval", "classify", "--model", str(model_dir), "--folder", str(tmp_path), "--bogus"])
+    assert exit_info.value.code == 2 and "--bogus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["eval", "fid", "--real", "{tmp}/none", "--fake", "{tmp}/none2"], "none"),
+    (["eval", "paired", "--pred", "{tmp}/none", "--target", "{tmp}/none2"], "none"),
+    (["gallery", "{tmp}/none", "{tmp}/out"], "out"),
+    (["export", "{tmp}/none", "--format", "torchscript"], "none"),
+    (["train", "{tmp}/none.yaml"], "none.yaml"),
+])
+def test_expected_errors_are_one_line_with_exit_code_2(argv, names, tmp_path, capsys):
+    assert cli.main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"translate {argv[0]}") and names in err[0], err
+
+
+def test_a_truncated_safetensors_export_is_one_line(model_dir, tmp_path, capsys):
+    weights = model_dir / "G_AB.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    write_images(tmp_path / "in", 1, (8, 8), seed=0)
+    assert cli.main(["convert", str(model_dir), str(tmp_path / "in"), str(tmp_path / "out"), "--net", "G_AB"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "G_AB.safetensors" in err[0], err

@@ -40,11 +40,27 @@ def test_overrides_are_typed_and_nested(tmp_path):
     ("data.flip=3", "data.flip must be bool"),
     ("model.name=stylegan", "model.name must be one of"),
     ("novalue", "must look like"),
+    ("train.checkpoint_every=0", "train.checkpoint_every must be at least 1, got 0"),
+    ("train.log_every=0", "train.log_every must be at least 1"),
+    ("train.max_steps=-5", "train.max_steps must be at least 1, got -5"),
+    ("model.ngf=0", "model.ngf must be at least 1"),
+    ("model.lr=0", "model.lr must be positive"),
+    ("model.lr=abc", "model.lr must be a number"),
+    ("train.mixed_precision=fp8", "train.mixed_precision must be one of no, fp16, bf16"),
+    ("data.direction=AB", "data.direction must be one of AtoB, BtoA"),
+    ("train=5", "train must be a mapping"),
 ])
 def test_bad_keys_and_values_are_errors(override, message):
     base = [] if override.startswith("model.name") else ["model.name=pix2pix"]
     with pytest.raises(config.ConfigError, match=message.replace(".", r"\.")):
         config.load(None, [*base, override])
+
+
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: {name: pix2pix, lr: 2e-4}\n")  # YAML 1.1 reads 2e-4 as a string
+    assert config.load(recipe).model.lr == 2e-4
+    assert config.load(None, ["model.name=pix2pix", "model.lr=1e-3"]).model.lr == 1e-3
 
 
 def test_presets_apply_before_overrides(tmp_path):

@@ -35,10 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from tests import reference_test_script  # noqa: E402
 
-# `translate convert` without depending on how the CLI is wired.
-CONVERT = ("import argparse, sys\nfrom translate.convert import folder\np = argparse.ArgumentParser()\n"
-           "folder.add_arguments(p)\nsys.exit(folder.run(p.parse_args()))")
-
 
 def make_inputs(folder: Path, count: int, size: int, seed: int = 0) -> None:
     """Smooth random JPEGs (photo-like, as horse2zebra's test set), generated once per work folder."""
@@ -97,7 +93,8 @@ def bench_convert(args) -> dict:
                 loop = json.loads(timing_file.read_text())["loop_s"] if timing_file.exists() else None
             else:
                 run_env = {**env, "TORCHINDUCTOR_CACHE_DIR": str(cache)}
-                whole = timed([sys.executable, "-c", CONVERT, *ours[:2], str(out), *ours[2:], *extra], run_env)
+                command = [sys.executable, "-m", "translate", "convert", *ours[:2], str(out), *ours[2:], *extra]
+                whole = timed(command, run_env)
                 loop = json.loads((out / "manifest.json").read_text())["timing"]["loop_s"]
             runs.append({"variant": name, "repeat": repeat, "whole_s": round(whole, 2),
                          "whole_images_per_s": round(args.images / whole, 3),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -53,20 +54,42 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if hasattr(args, "module"):  # each of these reports its own errors and returns its exit code
-        return importlib.import_module(args.module).run(args)
+    name = " ".join(part for part in (args.command, getattr(args, "metric", None)) if part)
     try:
+        if hasattr(args, "module"):
+            return importlib.import_module(args.module).run(args)
         if args.command == "train":
             return _train(args)
-        if args.command == "demo":
-            from translate.demo import run_demo
+        from translate.demo import run_demo
 
-            run_demo(Path(args.run_dir), steps=args.steps)
-            return 0
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"translate {args.command}: error: {error}", file=sys.stderr)
+        run_demo(Path(args.run_dir), steps=args.steps)
+        return 0
+    except Exception as error:
+        if not isinstance(error, expected_errors()):
+            raise
+        print(f"translate {name}: error: {describe(error)}", file=sys.stderr)
         return 2
-    return 1
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean the input, the request or the machine is wrong, not the program: every command reports them
+    in one line with exit code 2 (a missing or damaged file, a bad option value, a full disk, an unusable
+    checkpoint, a run that diverged). Anything else is a bug and keeps its traceback. Imported here, when an error
+    happened, so that `translate --help` does not load torch."""
+    from safetensors import SafetensorError
+
+    from translate.training.checkpoints import CheckpointError
+
+    return OSError, ValueError, KeyError, SafetensorError, CheckpointError, FloatingPointError
+
+
+def describe(error: BaseException) -> str:
+    """One line for an expected error: its message (a KeyError's without quotes), a full disk called so."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return f"disk full: {error.filename or error}; free space and run again (finished outputs are kept)"
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    text = text.strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _train(args) -> int:

@@ -108,16 +108,51 @@ def from_dict(raw: dict) -> Config:
     unknown = set(raw) - {"data", "model", "train", "eval"}
     if unknown:
         raise ConfigError(f"unknown section(s) {sorted(unknown)}; valid: data, model, train, eval")
+    for section, values in raw.items():
+        if values is not None and not isinstance(values, dict):
+            raise ConfigError(f"{section} must be a mapping of keys to values, got {values!r}")
     model_raw = dict(raw.get("model") or {})
     name = model_raw.get("name")
     if name not in MODELS:
         raise ConfigError(f"model.name must be one of {sorted(MODELS)}, got {name!r}")
-    return Config(
+    config = Config(
         data=_build(DataConfig, raw.get("data") or {}, "data"),
         model=_build(MODELS[name].config, model_raw, "model"),
         train=_build(TrainConfig, raw.get("train") or {}, "train"),
         eval=_build(EvalConfig, raw.get("eval") or {}, "eval"),
     )
+    check_ranges(config)
+    return config
+
+
+# Keys whose values must lie in a range, where it applies (a model without `ngf` has no such key).
+AT_LEAST = {"train.max_steps": 1, "train.decay_steps": 0, "train.log_every": 1, "train.sample_every": 1,
+            "train.checkpoint_every": 1, "train.keep_checkpoints": 0, "data.batch_size": 1, "data.num_workers": 0,
+            "data.load_size": 1, "data.crop_size": 1, "eval.every": 0, "eval.max_images": 1, "eval.batch_size": 1,
+            "model.ngf": 1, "model.ndf": 1, "model.n_layers_d": 1, "model.pool_size": 0, "model.num_classes": 1,
+            "model.embedding_dim": 1, "model.image_size": 1, "model.num_patches": 1}
+POSITIVE = ("model.lr", "model.nce_t")
+CHOICES = {"train.mixed_precision": ("no", "fp16", "bf16"), "data.direction": ("AtoB", "BtoA")}
+
+
+def check_ranges(config: Config) -> None:
+    """Values that would only fail later (a division by zero after the data is loaded, untrained weights exported
+    with exit code 0) are refused here, naming the key."""
+    sections = {"data": config.data, "model": config.model, "train": config.train, "eval": config.eval}
+
+    def value(key):
+        section, field_name = key.split(".")
+        return getattr(sections[section], field_name, None)
+
+    for key, low in AT_LEAST.items():
+        if value(key) is not None and value(key) < low:
+            raise ConfigError(f"{key} must be at least {low}, got {value(key)}")
+    for key in POSITIVE:
+        if value(key) is not None and not value(key) > 0:
+            raise ConfigError(f"{key} must be positive, got {value(key)}")
+    for key, options in CHOICES.items():
+        if value(key) not in options:
+            raise ConfigError(f"{key} must be one of {', '.join(options)}, got {value(key)!r}")
 
 
 def save(config: Config, path: str | Path) -> None:
@@ -170,6 +205,11 @@ def _coerce(kind, value, where: str):
         return value
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if kind is float and isinstance(value, str):  # YAML 1.1 reads 2e-4 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{where} must be a number, got {value!r}") from None
     if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):

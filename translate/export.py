@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -51,6 +52,16 @@ def write_export(export_dir: str | Path, nets: dict, config) -> Path:
     return export_dir
 
 
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A .safetensors file's tensors; a missing, truncated or foreign file is a ValueError naming it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"{path} cannot be read (truncated or not a safetensors file): {error}") from error
+
+
 def read_export_config(export_dir: str | Path) -> dict:
     path = Path(export_dir) / CONFIG_NAME
     if not path.is_file():
@@ -81,7 +92,7 @@ def generator_from_spec(export_dir: str | Path, net: str, spec: dict, device: st
         module = DTNGenerator(spec["in_channels"], spec["out_channels"], **spec["kwargs"])
     else:
         module = build_generator(spec["arch"], spec["in_channels"], spec["out_channels"], **spec["kwargs"])
-    module.load_state_dict(load_file(str(Path(export_dir) / f"{net}.safetensors")))
+    module.load_state_dict(read_weights(Path(export_dir) / f"{net}.safetensors"))
     module.train((mode or spec["inference_mode"]) == "train")
     return module.to(device)
 
@@ -106,7 +117,7 @@ def load_classifier(export_dir: str | Path, net: str | None = None, device: str 
     net = pick_net(export_dir, description, ("classifier",), net)
     spec = description["nets"][net]
     module = EncoderClassifier(spec["encoder"], spec["num_classes"], spec["hidden"])
-    module.load_state_dict(load_file(str(Path(export_dir) / f"{net}.safetensors")))
+    module.load_state_dict(read_weights(Path(export_dir) / f"{net}.safetensors"))
     module = module.eval().to(device)
     return (module, spec) if with_spec else module
 

@@ -1,7 +1,6 @@
 """`translate convert` end to end on generated folders: every input mode, odd sizes, nested folders, bad files,
 reruns, refusals, model errors, reference-weights parity, and the split across processes."""
 
-import argparse
 import hashlib
 import json
 import os
@@ -17,16 +16,15 @@ from PIL import Image
 from tests import reference_test_script
 from tests.backbones import reference_arch
 from tests.helpers import make_cyclegan_export
-from translate.convert import folder as convert
+from translate import cli
 from translate.convert.plan import plan, shard
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def run_convert(*argv) -> int:
-    parser = argparse.ArgumentParser()
-    convert.add_arguments(parser)
-    return convert.run(parser.parse_args([str(a) for a in argv] + ["--workers", "0"] * ("--workers" not in argv)))
+    """`translate convert ...` as typed, exit code included (errors are reported by translate.cli)."""
+    return cli.main(["convert", *[str(a) for a in argv], *["--workers", "0"] * ("--workers" not in argv)])
 
 
 @pytest.fixture(scope="module")
@@ -248,14 +246,12 @@ def test_accelerate_launch_splits_files_across_two_processes(model_dir, tmp_path
     for i in range(7):
         Image.fromarray(np.full((8, 12, 3), i * 30, np.uint8)).save(inp / f"{i}.png")
     (inp / "zero.png").write_bytes(b"")
-    script = tmp_path / "convert_main.py"
-    script.write_text("import argparse, sys\nfrom translate.convert import folder\np = argparse.ArgumentParser()\n"
-                      "folder.add_arguments(p)\nsys.exit(folder.run(p.parse_args()))\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
-                           str(model_dir), str(inp), str(tmp_path / "out"), "--net", "G_AB", "--workers", "0",
-                           "--compile", "off"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+                           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                           "-m", "translate", "convert", str(model_dir), str(inp), str(tmp_path / "out"),
+                           "--net", "G_AB", "--workers", "0", "--compile", "off"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr[-3000:]  # zero.png failed, on whichever rank had it
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert sorted(r["input"] for r in manifest["images"]) == [f"{i}.png" for i in range(7)]

@@ -1,6 +1,5 @@
 """The gallery pairs inputs with outputs, pages them, reuses thumbnails and never writes into the input folder."""
 
-import argparse
 import re
 from pathlib import Path
 from urllib.parse import unquote
@@ -8,7 +7,7 @@ from urllib.parse import unquote
 import numpy as np
 from PIL import Image
 
-from translate.convert import gallery
+from translate import cli
 from translate.convert.gallery import build_gallery
 
 
@@ -53,11 +52,9 @@ def test_rebuilding_reuses_thumbnails(tmp_path):
 def test_unreadable_output_is_shown_as_text_and_command_errors(tmp_path, capsys):
     inp, out = make_pairs(tmp_path, 2)
     (out / "000 name.png").write_bytes(b"broken")
-    parser = argparse.ArgumentParser()
-    gallery.add_arguments(parser)
-    assert gallery.run(parser.parse_args([str(inp), str(out)])) == 0
+    assert cli.main(["gallery", str(inp), str(out)]) == 0
     assert "(unreadable)" in (out / "_gallery" / "index.html").read_text()
-    assert gallery.run(parser.parse_args([str(inp), str(tmp_path / "missing")])) == 2
+    assert cli.main(["gallery", str(inp), str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert gallery.run(parser.parse_args([str(inp), str(inp)])) == 2
+    assert cli.main(["gallery", str(inp), str(inp)]) == 2
     assert not (inp / "_gallery").exists()

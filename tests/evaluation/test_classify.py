@@ -6,7 +6,7 @@ import json
 import torch
 
 from tests.helpers import write_labeled
-from translate import config
+from translate import cli, config
 from translate.evaluation import classify
 from translate.export import write_export
 from translate.models.classifier import build_classifier, classifier_spec
@@ -39,7 +39,5 @@ def test_unknown_class_folder_is_an_error(tmp_path, capsys):
     net = build_classifier(cfg.model)
     export = write_export(tmp_path / "export", {"classifier": (net, classifier_spec(cfg.model, net))}, cfg)
     folder = write_labeled(tmp_path / "images", classes=("0", "9"))
-    parser = argparse.ArgumentParser()
-    classify.add_arguments(parser)
-    assert classify.run(parser.parse_args(["--model", str(export), "--folder", str(folder)])) == 2
+    assert cli.main(["eval", "classify", "--model", str(export), "--folder", str(folder)]) == 2
     assert "not among the classes" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.helpers import write_labeled
-from translate import config
+from translate import cli, config
 from translate.evaluation import retrieval
 from translate.export import write_export
 from translate.models.classifier import build_classifier, classifier_spec
@@ -55,8 +55,5 @@ def test_command_prints_json_and_writes_html(tmp_path, capsys):
 
 
 def test_missing_folder_is_a_clear_error(tmp_path, capsys):
-    parser = argparse.ArgumentParser()
-    retrieval.add_arguments(parser)
-    args = parser.parse_args(["--model", str(tmp_path), "--query", "q", "--gallery", "g"])
-    assert retrieval.run(args) == 2
+    assert cli.main(["eval", "retrieval", "--model", str(tmp_path), "--query", "q", "--gallery", "g"]) == 2
     assert "config.json is missing" in capsys.readouterr().err

@@ -1,6 +1,5 @@
 """ONNX and TorchScript exports run at image sizes they were not traced at and match the eager model."""
 
-import argparse
 import json
 
 import numpy as np
@@ -8,14 +7,14 @@ import pytest
 import torch
 
 from tests.backbones import reference_arch
-from translate.inference import portable, prepare_for_inference
+from translate import cli
+from translate.inference import prepare_for_inference
 from translate.inference.model import load_model
 
 
 def run_export(*argv) -> int:
-    parser = argparse.ArgumentParser()
-    portable.add_arguments(parser)
-    return portable.run(parser.parse_args([str(a) for a in argv]))
+    """`translate export ...` as typed, exit code included (errors are reported by translate.cli)."""
+    return cli.main(["export", *[str(a) for a in argv]])
 
 
 @pytest.fixture

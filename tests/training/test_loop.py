@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.helpers import CYCLEGAN_TINY, PIX2PIX_TINY, write_images
+from tests.helpers import CLASSIFIER_TINY, CYCLEGAN_TINY, PIX2PIX_TINY, write_images, write_labeled
 from translate import config
 from translate.export import load_generator, read_export_config
 from translate.training.loop import train
@@ -144,3 +144,42 @@ def test_unknown_best_metric_is_an_error(aligned_root, tmp_path):
     with pytest.raises(ValueError, match="eval.best='fidd'"):
         train(config.load(None, [*PIX2PIX, f"data.root={aligned_root}", "eval.every=2", "eval.best=fidd"]),
               tmp_path / "run")
+
+
+def test_a_diverging_run_stops_before_saving_or_exporting_nan(aligned_root, tmp_path, capsys):
+    from translate import cli
+
+    run = tmp_path / "run"
+    code = cli.main(["train", str(_empty_recipe(tmp_path)), *PIX2PIX, f"data.root={aligned_root}", "model.lr=1e38",
+                     "train.max_steps=50", "--run-dir", str(run)])
+    err = capsys.readouterr().err
+    assert code == 2 and "translate train: error: step 1: loss_G_GAN=nan: training diverged" in err, err[-500:]
+    assert not (run / "export").exists()
+    assert not (run / "metrics.jsonl").exists() and not (run / "checkpoints").exists()  # step 1 logged nothing
+
+
+def _empty_recipe(tmp_path: Path) -> Path:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("{}\n")
+    return recipe
+
+
+def test_values_from_the_data_are_in_config_yaml_and_the_export(tmp_path):
+    root = write_labeled(tmp_path / "digits", classes=("zero", "one"), per_class=2)
+    run = tmp_path / "run"
+    export = train(config.load(None, [*CLASSIFIER_TINY, f"data.root={root}", "data.load_size=16", "data.crop_size=16",
+                                      "data.num_workers=0", "data.batch_size=2", "train.max_steps=1"]), run)
+    saved = config.load(run / "config.yaml")
+    assert saved.model.classes == ["one", "zero"]  # the sorted class folders, resolved before config.yaml
+    assert read_export_config(export)["training_config"] == saved.to_dict()
+
+
+def test_weights_that_overflowed_are_never_saved(tmp_path):
+    from translate.training.loop import DivergedError, check_finite_weights
+
+    net = torch.nn.Linear(2, 2)
+    check_finite_weights({"G": net}, 3, tmp_path)  # finite: passes
+    with torch.no_grad():
+        net.weight[0, 1] = float("inf")
+    with pytest.raises(DivergedError, match=r"step 3: G\.weight holds NaN or infinite values"):
+        check_finite_weights({"G": net}, 3, tmp_path)

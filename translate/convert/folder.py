@@ -15,7 +15,6 @@ reflect-pad to the multiple and crop back, so the output has the input's exact s
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +30,7 @@ from translate.convert.plan import FORMATS, Job, check_separate, plan, shard
 from translate.inference import MODES, PRECISIONS, Translator, group_by_size, prepare_for_inference
 from translate.inference.allocator import retain_freed_memory
 from translate.inference.compiled import COMPILE_MODES
-from translate.inference.model import ModelError, add_model_arguments, load_model_from_args
+from translate.inference.model import add_model_arguments, load_model_from_args
 from translate.utils import distributed_without_gpus, write_text_atomic
 
 
@@ -57,12 +56,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    """Exit code: 0 all converted, 1 some files failed (listed in errors.txt), 2 nothing done (one-line error)."""
-    try:
-        return convert(args)
-    except (ModelError, FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"translate convert: error: {error}", file=sys.stderr)
-        return 2
+    """Exit code: 0 all converted, 1 some files failed (listed in errors.txt), 2 nothing done (one-line error,
+    reported by translate.cli)."""
+    return convert(args)
 
 
 def parse_size(text: str) -> tuple[int, int] | None:

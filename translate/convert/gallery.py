@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -36,11 +35,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    try:
-        index = build_gallery(args.input_dir, args.output_dir, args.per_page, args.thumb_size, args.workers)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"translate gallery: error: {error}", file=sys.stderr)
-        return 2
+    index = build_gallery(args.input_dir, args.output_dir, args.per_page, args.thumb_size, args.workers)
     print(f"gallery: {index}")
     return 0
 

@@ -81,14 +81,10 @@ def classification_metrics(truth: torch.Tensor, predicted: torch.Tensor, classes
 
 def run(args) -> int:
     args.device = report.resolve_device(args.device)
-    try:
-        truth, predicted, classes = predict(args)
-        result = {"model": str(args.model), "folder": str(args.folder),
-                  "translate": str(args.translate) if args.translate else None,
-                  **classification_metrics(truth, predicted, classes)}
-    except (FileNotFoundError, ValueError, KeyError) as error:
-        print(f"translate eval classify: error: {error}", file=sys.stderr)
-        return 2
+    truth, predicted, classes = predict(args)
+    result = {"model": str(args.model), "folder": str(args.folder),
+              "translate": str(args.translate) if args.translate else None,
+              **classification_metrics(truth, predicted, classes)}
     emit(result, args.json)
     return 0
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import logging
 import os
-import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -73,18 +72,14 @@ def embed(loader, encoder, generator=None, device="cpu") -> tuple[torch.Tensor, 
 
 def run(args) -> int:
     args.device = report.resolve_device(args.device)
-    try:
-        encoder, spec = load_encoder(args.model, device=args.device, with_spec=True)
-        generator = translator(args.translate_query, args.device)
-        # one class numbering for both folders: the union of their class names
-        names = sorted({p.name for folder in (args.query, args.gallery) if folder.is_dir()
-                        for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")})
-        query = embed(load_folder(args.query, spec, args, names), encoder, generator, args.device)
-        gallery = embed(load_folder(args.gallery, spec, args, names), encoder, None, args.device)
-        metrics, ranking = retrieval_metrics(query[0], query[1], gallery[0], gallery[1])
-    except (FileNotFoundError, ValueError, KeyError) as error:
-        print(f"translate eval retrieval: error: {error}", file=sys.stderr)
-        return 2
+    encoder, spec = load_encoder(args.model, device=args.device, with_spec=True)
+    generator = translator(args.translate_query, args.device)
+    # one class numbering for both folders: the union of their class names
+    names = sorted({p.name for folder in (args.query, args.gallery) if folder.is_dir()
+                    for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")})
+    query = embed(load_folder(args.query, spec, args, names), encoder, generator, args.device)
+    gallery = embed(load_folder(args.gallery, spec, args, names), encoder, None, args.device)
+    metrics, ranking = retrieval_metrics(query[0], query[1], gallery[0], gallery[1])
     result = {**{k: metrics[k] for k in ("recall@1", "recall@5", "recall@10", "map")}, "cmc": metrics["cmc"],
               "queries": len(query[1]), "gallery": len(gallery[1]), "model": str(args.model),
               "translate_query": str(args.translate_query) if args.translate_query else None}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import sys
 import warnings
 from pathlib import Path
 
@@ -39,13 +38,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """0 exported and checked; 1 exported but differs from eager by more than TOLERANCE; 2 nothing written."""
-    try:
-        if args.format == "onnx" and importlib.util.find_spec("onnx") is None:
-            raise ModelError("ONNX export needs the onnx package (pip install onnx; onnxruntime for the check)")
-        model = load_model_from_args(args)
-    except ModelError as error:
-        print(f"translate export: error: {error}", file=sys.stderr)
-        return 2
+    if args.format == "onnx" and importlib.util.find_spec("onnx") is None:
+        raise ModelError("ONNX export needs the onnx package (pip install onnx; onnxruntime for the check)")
+    model = load_model_from_args(args)
     net = prepare_for_inference(model.net, args.mode or model.inference_mode).eval()  # eval: dropout off
     output = args.output or default_output(args.model, model, args.format)
     side = model.size_multiple * math.ceil(64 / model.size_multiple)

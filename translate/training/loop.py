@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +44,11 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
     )
     root = run_dir / CHECKPOINTS
+    entry = MODELS[cfg.model.name]
+    # The dataset resolves what comes from the data (a classifier's class order) into cfg, so it is built before
+    # config.yaml is written: the saved config is the whole truth, and a resume compares like with like.
+    dataset = entry.dataset(cfg.data, cfg.model, train=True)
+    best = BestScore(cfg.eval.best)
     if resume:
         if not checkpoints.checkpoint_folders(root):
             raise FileNotFoundError(f"--resume: no checkpoint in {root}")
@@ -56,9 +62,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         accelerator.init_trackers("translate", config=_flat_scalars(cfg.to_dict()))
     set_seed(cfg.train.seed)  # identical initial weights on every process
 
-    entry = MODELS[cfg.model.name]
     model = entry.build(cfg.model)
-    dataset = entry.dataset(cfg.data, cfg.model, train=True)
     memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
     for name in model.nets:  # each trainable net is prepared (DDP-wrapped) on its own
         model.raw[name].to(memory_format=memory_format)
@@ -68,7 +72,6 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     decay = lr_factor(model, cfg.train)
     schedulers = {name: LambdaLR(opt.optimizer, decay) for name, opt in model.optimizers.items()}
     counter = StepCounter()
-    best = BestScore(cfg.eval.best)
     # What a checkpoint holds: enough that a resumed run continues bit for bit (see training/checkpoints.py).
     state = checkpoints.TrainingState(
         nets=model.raw, optimizers=model.optimizers, scaler=accelerator.scaler,
@@ -99,6 +102,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         batch = _to_device(next(batches), accelerator.device, memory_format)
         lrs = {f"lr_{name}": scheduler.get_last_lr()[0] for name, scheduler in schedulers.items()}
         losses = model.train_step(batch, accelerator, Progress(counter.step, cfg.train.max_steps))
+        check_finite(losses, counter.step + 1, root)  # before this step can reach a checkpoint or an export
         for scheduler in schedulers.values():
             scheduler.step()
         counter.step += 1
@@ -118,6 +122,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
                 if visuals:  # a classifier has nothing to show
                     save_sample_grid(visuals, run_dir / "samples" / f"step_{step:08d}.png")
         if cfg.eval.every and (step % cfg.eval.every == 0 or step == cfg.train.max_steps):
+            check_finite_weights(model.raw, step, root)  # an export_best must never hold NaN either
             if accelerator.is_main_process:
                 with side_effect_free(model.raw.values()):
                     scores = evaluate_model(model, cfg, eval_set, accelerator.device)
@@ -126,15 +131,43 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
                     save_best(model, cfg, run_dir, best, scores, step)
             accelerator.wait_for_everyone()
         if step % cfg.train.checkpoint_every == 0 or step == cfg.train.max_steps:
+            check_finite_weights(model.raw, step, root)
             checkpoints.save(root, step, state, accelerator, cfg.train.keep_checkpoints)
     progress.close()
 
     export_dir = run_dir / "export"
+    check_finite_weights(model.raw, counter.step, root)
     if accelerator.is_main_process:
         write_export(export_dir, model.export_nets(), cfg)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return export_dir
+
+
+class DivergedError(FloatingPointError):
+    """A loss or a weight became NaN or infinite: training stops before that state is saved or exported."""
+
+
+def check_finite(losses: dict[str, float], step: int, root: Path) -> None:
+    bad = sorted(name for name, value in losses.items() if not math.isfinite(value))
+    if bad:
+        raise DivergedError(f"step {step}: {', '.join(f'{n}={losses[n]}' for n in bad)}: training diverged and "
+                            f"stopped; nothing of it was saved. {_last_good(root)}Lower model.lr, or try "
+                            "model.gan_mode=lsgan or train.mixed_precision=no")
+
+
+def check_finite_weights(nets: dict, step: int, root: Path) -> None:
+    """The losses were finite, but an update can still overflow a weight: never checkpoint or export that."""
+    for name, net in nets.items():
+        for key, tensor in net.state_dict().items():
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                raise DivergedError(f"step {step}: {name}.{key} holds NaN or infinite values: training diverged; "
+                                    f"nothing of it was saved. {_last_good(root)}Lower model.lr")
+
+
+def _last_good(root: Path) -> str:
+    found = checkpoints.checkpoint_folders(root)
+    return f"The last checkpoint, {found[-1]}, is intact (--resume continues from it). " if found else ""
 
 
 def lr_factor(model, train_cfg) -> Callable[[int], float]:
