@@ -20,6 +20,7 @@ TINY = ["model.ngf=4", "model.ndf=4", "data.load_size=36", "data.crop_size=32", 
         "train.max_steps=4", "train.decay_steps=2"]
 PIX2PIX_TINY = ["model.name=pix2pix", "model.generator=resnet_6blocks", *TINY]  # + data.root=aligned_root
 CYCLEGAN_TINY = ["model.name=cyclegan", "model.generator=resnet_6blocks", "model.pool_size=3", *TINY]
+CUT_TINY = ["model.name=cut", "model.generator=resnet_6blocks", "model.num_patches=16", *TINY]
 DANN_TINY = ["model.name=dann", "model.image_size=16", "model.embedding_dim=8", "model.hidden=8",
              "model.domain_hidden=8", "data.load_size=16", "data.crop_size=16", "data.preprocess=resize",
              "data.flip=false", "data.batch_size=4", "data.num_workers=0", "model.num_classes=2", "train.max_steps=2",

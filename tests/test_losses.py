@@ -250,3 +250,51 @@ def test_instance_noise_std_and_annealing():
     assert losses.instance_noise(x, 0.2, 100, 100) is x
     assert losses.instance_noise(x, 0.2, 150, 100) is x
     assert losses.instance_noise(x, 0.0, 0, 100) is x
+
+
+# --- PatchNCE (CUT) -----------------------------------------------------------------------------
+
+
+def unit_features(n: int, c: int, seed: int, dtype=torch.float64) -> torch.Tensor:
+    x = torch.randn(n, c, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    return x / x.norm(dim=1, keepdim=True)
+
+
+def patch_nce_by_loop(query, key, num_images, tau):
+    """CUT eq. 2 patch by patch: -log softmax of [q.k+, q.k- over the other patches of the same image, the patch's
+    own key masked with the official -10] / tau, at the positive; averaged over every patch of every image."""
+    per_image = query.shape[0] // num_images
+    terms = []
+    for image in range(num_images):
+        rows = range(image * per_image, (image + 1) * per_image)
+        for i in rows:
+            logits = [query[i] @ key[i]] + [query[i] @ key[j] if j != i else torch.tensor(-10.0, dtype=query.dtype)
+                                           for j in rows]
+            terms.append(-torch.log_softmax(torch.stack(logits) / tau, 0)[0])
+    return torch.stack(terms).mean()
+
+
+def test_patch_nce_equals_a_loop_over_patches():
+    query, key = unit_features(3 * 5, 8, seed=0), unit_features(3 * 5, 8, seed=1)
+    for tau in (0.07, 1.0):
+        expected = patch_nce_by_loop(query, key, 3, tau)
+        assert torch.allclose(losses.patch_nce_loss(query, key, 3, tau), expected, rtol=1e-12, atol=0)
+    # negatives come from the same image only: the loss is the mean of the images' own losses
+    per_image = [losses.patch_nce_loss(query[i:i + 5], key[i:i + 5], 1) for i in (0, 5, 10)]
+    assert torch.allclose(losses.patch_nce_loss(query, key, 3), torch.stack(per_image).mean(), rtol=1e-12, atol=0)
+
+
+def test_patch_nce_is_low_when_each_query_matches_its_own_key():
+    key = torch.eye(4, dtype=torch.float64)  # 4 orthogonal patches: logits 1 / tau, three 0, the masked -10 / tau
+    tau = 0.07
+    expected = math.log1p(3 * math.exp(-1 / tau) + math.exp(-11 / tau))
+    assert losses.patch_nce_loss(key, key, 1, tau).item() == pytest.approx(expected, rel=1e-12)
+    assert losses.patch_nce_loss(key.flip(0), key, 1).item() > 10  # every query matches another patch's key
+
+
+def test_patch_nce_trains_queries_only_and_is_float32_for_half_inputs():
+    query = unit_features(2 * 4, 6, seed=3, dtype=torch.float32).requires_grad_(True)
+    key = unit_features(2 * 4, 6, seed=4, dtype=torch.float32).requires_grad_(True)
+    losses.patch_nce_loss(query, key, 2).backward()
+    assert query.grad.abs().sum() > 0 and key.grad is None
+    assert losses.patch_nce_loss(query.bfloat16(), key.bfloat16(), 2).dtype == torch.float32

@@ -1,4 +1,4 @@
-"""Losses for pix2pix, CycleGAN and (next) DTN and DANN.
+"""Losses for pix2pix, CycleGAN, CUT, DTN and DANN.
 
 Adversarial losses take discriminator LOGITS and use BCE-with-logits, never sigmoid + BCE, so they are safe under
 mixed precision. Every loss is computed in float32 (or wider): half-precision logits and images are upcast first,
@@ -141,6 +141,29 @@ def identity_loss(same: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """CycleGAN sec. 5.2 identity mapping loss, one direction: E[||G(y) - y||_1] (the caller weights it by
     0.5 * lambda); the same idea as DTN's L_TID (Taigman et al. 2017), here with d = L1."""
     return F.l1_loss(*_pair(same, real))
+
+
+# --- CUT ---------------------------------------------------------------------------------------------------------
+
+def patch_nce_loss(query: torch.Tensor, key: torch.Tensor, num_images: int, tau: float = 0.07) -> torch.Tensor:
+    """PatchNCE (Park et al. 2020, CUT): eq. 2, the cross-entropy of picking the positive among 1 + negatives,
+    -log(exp(v.v+ / tau) / (exp(v.v+ / tau) + sum_n exp(v.v-_n / tau))), for every sampled patch of one layer of
+    eq. 3; averaged over the patches (the paper sums; the official code averages, and so does this).
+
+    query, key: (N * P, C) L2-normalised features of N images, P patches each, grouped per image (the P rows of
+    image 0 first); row i of key is the positive of row i of query. Keys are constants (detached, as in the official
+    PatchNCELoss). The negatives of a patch are the other P - 1 patches of the same image
+    (nce_includes_all_negatives_from_minibatch=False); the query's own key, which is the positive, sits on the
+    diagonal of the negatives' matrix and is masked there with the official -10 (before dividing by tau).
+    """
+    query, key = _pair(query, key.detach())
+    positive = (query * key).sum(1, keepdim=True)  # (N * P, 1)
+    query, key = query.reshape(num_images, -1, query.shape[1]), key.reshape(num_images, -1, key.shape[1])
+    negatives = torch.bmm(query, key.transpose(1, 2))  # (N, P, P): patch i of an image against every patch j
+    diagonal = torch.eye(negatives.shape[1], dtype=torch.bool, device=negatives.device)
+    negatives = negatives.masked_fill(diagonal, -10.0).flatten(0, 1)
+    logits = torch.cat([positive, negatives], 1) / tau
+    return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device))
 
 
 # --- DTN ---------------------------------------------------------------------------------------------------------

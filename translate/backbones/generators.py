@@ -1,4 +1,4 @@
-"""ResNet and U-Net generators of pytorch-CycleGAN-and-pix2pix.
+"""ResNet and U-Net generators of pytorch-CycleGAN-and-pix2pix, and a feature tap on the ResNet's layers (CUT).
 
 Module hierarchy and attribute names mirror the reference exactly, so its state dicts load
 with identical keys. Activations are not in-place (the reference's are), which keeps
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from itertools import islice
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -184,6 +185,22 @@ class UnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+def encoder_features(generator: ResnetGenerator, x: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
+    """The outputs of ``generator.model[i]`` for each i in ``layers`` (increasing indices into the Sequential), for
+    losses on the encoder's features (CUT's PatchNCE). The Sequential runs only up to the last listed layer."""
+    if not isinstance(generator, ResnetGenerator):
+        raise TypeError(f"feature taps need a ResnetGenerator, got {type(generator).__name__}")
+    layers = list(layers)
+    if not layers or layers != sorted(set(layers)) or layers[0] < 0 or layers[-1] >= len(generator.model):
+        raise ValueError(f"layers must be increasing indices below {len(generator.model)}, got {layers}")
+    features = []
+    for i, layer in enumerate(islice(generator.model, layers[-1] + 1)):
+        x = layer(x)
+        if i in layers:
+            features.append(x)
+    return features
 
 
 GENERATORS = {

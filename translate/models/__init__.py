@@ -11,7 +11,7 @@ from typing import Callable, NamedTuple, Protocol
 import torch
 from torch import nn
 
-from translate.models import classifier, cyclegan, dann, dtn, pix2pix
+from translate.models import classifier, cut, cyclegan, dann, dtn, pix2pix
 from translate.models.common import Progress
 
 
@@ -44,6 +44,7 @@ class ModelEntry(NamedTuple):
 MODELS: dict[str, ModelEntry] = {
     "pix2pix": ModelEntry(pix2pix.Pix2PixConfig, pix2pix.Pix2Pix, pix2pix.make_dataset),
     "cyclegan": ModelEntry(cyclegan.CycleGANConfig, cyclegan.CycleGAN, cyclegan.make_dataset),
+    "cut": ModelEntry(cut.CUTConfig, cut.CUT, cyclegan.make_dataset),  # the same unpaired folders as CycleGAN
     "classifier": ModelEntry(classifier.ClassifierConfig, classifier.Classifier, classifier.make_dataset),
     "dann": ModelEntry(dann.DANNConfig, dann.DANN, dann.make_dataset),
     "dtn": ModelEntry(dtn.DTNConfig, dtn.DTN, dtn.make_dataset),
