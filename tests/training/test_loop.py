@@ -183,3 +183,16 @@ def test_weights_that_overflowed_are_never_saved(tmp_path):
         net.weight[0, 1] = float("inf")
     with pytest.raises(DivergedError, match=r"step 3: G\.weight holds NaN or infinite values"):
         check_finite_weights({"G": net}, 3, tmp_path)
+
+
+def test_max_minutes_stops_with_a_checkpoint_and_an_export_and_resume_continues_the_clock(aligned_root, tmp_path):
+    run = tmp_path / "run"
+    overrides = [*PIX2PIX, f"data.root={aligned_root}", "train.max_steps=1000", "train.checkpoint_every=1000"]
+    export = train(config.load(None, [*overrides, "train.max_minutes=0.00001"]), run)  # out of time after step 1
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_00000001"]
+    assert load_generator(export)(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    first = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in first] == [1] and first[0]["train_minutes"] > 0
+    train(config.load(None, [*overrides, "train.max_minutes=0.00002"]), run, resume=True)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] >= 2 and records[-1]["train_minutes"] > first[0]["train_minutes"]

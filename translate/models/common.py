@@ -161,6 +161,19 @@ class StepCounter:
         self.step = int(state["step"])
 
 
+class TrainClock:
+    """Seconds spent in the training loop, summed over resumes (train.max_minutes, the quality-vs-time curves)."""
+
+    def __init__(self, seconds: float = 0.0):
+        self.seconds = seconds
+
+    def state_dict(self) -> dict:
+        return {"seconds": self.seconds}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seconds = float(state["seconds"])
+
+
 @dataclass(frozen=True)
 class Progress:
     """Where training stands, handed to train_step: annealing (instance noise) and DANN's GRL schedule need it."""

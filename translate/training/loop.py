@@ -24,7 +24,7 @@ from translate import config as config_lib
 from translate.data import build_loader
 from translate.export import write_export
 from translate.models import MODELS
-from translate.models.common import Progress, StepCounter, linear_decay_lambda
+from translate.models.common import Progress, StepCounter, TrainClock, linear_decay_lambda
 from translate.training import checkpoints
 from translate.training.periodic_eval import BestScore, evaluate_model, load_eval_images, save_best
 from translate.training.samples import save_sample_grid, side_effect_free
@@ -71,12 +71,12 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         model.optimizers[name] = accelerator.prepare(model.optimizers[name])
     decay = lr_factor(model, cfg.train)
     schedulers = {name: LambdaLR(opt.optimizer, decay) for name, opt in model.optimizers.items()}
-    counter = StepCounter()
+    counter, clock = StepCounter(), TrainClock()
     # What a checkpoint holds: enough that a resumed run continues bit for bit (see training/checkpoints.py).
     state = checkpoints.TrainingState(
         nets=model.raw, optimizers=model.optimizers, scaler=accelerator.scaler,
-        objects={"step": counter, "best_score": best, **{f"lr_schedule_{n}": s for n, s in schedulers.items()},
-                 **model.extra_state})
+        objects={"step": counter, "clock": clock, "best_score": best,
+                 **{f"lr_schedule_{n}": s for n, s in schedulers.items()}, **model.extra_state})
     if cfg.eval.every and accelerator.is_main_process:
         eval_set = load_eval_images(cfg, entry)
     if resume:
@@ -97,7 +97,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     progress = tqdm(total=cfg.train.max_steps, initial=counter.step, desc="train", dynamic_ncols=True,
                     disable=not accelerator.is_main_process)
     images_per_step = cfg.data.batch_size * accelerator.num_processes
-    tick = time.perf_counter()
+    tick = last_tick = time.perf_counter()
     while counter.step < cfg.train.max_steps:
         batch = _to_device(next(batches), accelerator.device, memory_format)
         lrs = {f"lr_{name}": scheduler.get_last_lr()[0] for name, scheduler in schedulers.items()}
@@ -108,20 +108,23 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         counter.step += 1
         progress.update(1)
         step = counter.step
-        if step % cfg.train.log_every == 0 or step == cfg.train.max_steps:
+        now = time.perf_counter()
+        clock.seconds, last_tick = clock.seconds + now - last_tick, now  # training time, summed over resumes
+        final = step == cfg.train.max_steps or _out_of_time(clock, cfg.train, accelerator)
+        if step % cfg.train.log_every == 0 or final:
             seconds = (time.perf_counter() - tick) / cfg.train.log_every if step % cfg.train.log_every == 0 else None
             tick = time.perf_counter()
-            record = {"step": step, **losses, **lrs}
+            record = {"step": step, **losses, **lrs, "train_minutes": round(clock.seconds / 60, 4)}
             if seconds:
                 record.update(sec_per_step=seconds, images_per_s=images_per_step / seconds)
             _log_metrics(accelerator, run_dir, record)
             progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()})
-        if accelerator.is_main_process and (step % cfg.train.sample_every == 0 or step == cfg.train.max_steps):
+        if accelerator.is_main_process and (step % cfg.train.sample_every == 0 or final):
             with side_effect_free(model.raw.values()):
                 visuals = model.visuals(batch)
                 if visuals:  # a classifier has nothing to show
                     save_sample_grid(visuals, run_dir / "samples" / f"step_{step:08d}.png")
-        if cfg.eval.every and (step % cfg.eval.every == 0 or step == cfg.train.max_steps):
+        if cfg.eval.every and (step % cfg.eval.every == 0 or final):
             check_finite_weights(model.raw, step, root)  # an export_best must never hold NaN either
             if accelerator.is_main_process:
                 with side_effect_free(model.raw.values()):
@@ -130,9 +133,11 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
                 if best.improves(scores):
                     save_best(model, cfg, run_dir, best, scores, step)
             accelerator.wait_for_everyone()
-        if step % cfg.train.checkpoint_every == 0 or step == cfg.train.max_steps:
+        if step % cfg.train.checkpoint_every == 0 or final:
             check_finite_weights(model.raw, step, root)
             checkpoints.save(root, step, state, accelerator, cfg.train.keep_checkpoints)
+        if final:
+            break
     progress.close()
 
     export_dir = run_dir / "export"
@@ -142,6 +147,16 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return export_dir
+
+
+def _out_of_time(clock: TrainClock, train_cfg, accelerator) -> bool:
+    """train.max_minutes reached; under DDP decided together, so that every process stops at the same step."""
+    if not train_cfg.max_minutes:
+        return False
+    over = torch.tensor(float(clock.seconds >= train_cfg.max_minutes * 60), device=accelerator.device)
+    if accelerator.num_processes > 1:
+        over = accelerator.reduce(over, "max")
+    return bool(over.item())
 
 
 class DivergedError(FloatingPointError):
