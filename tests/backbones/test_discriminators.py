@@ -9,8 +9,10 @@ from translate.backbones import (
     MinibatchStd,
     NLayerDiscriminator,
     PixelDiscriminator,
+    ProjectedDiscriminator,
     build_discriminator,
 )
+from translate.losses import discriminator_loss
 
 from .reference_arch import RefNLayerDiscriminator, RefPixelDiscriminator, ref_norm_layer
 
@@ -97,6 +99,7 @@ TINY = {
     "pixel": (dict(ndf=8), (2, 3, 8, 8), (2, 1, 8, 8)),
     "class_d": (dict(ndf=8, num_classes=3), (2, 3, 32, 32), (2, 3)),
     "domain": (dict(hidden=16), (2, 12), (2, 1)),
+    "projected": (dict(ndf=8), (2, 3, 32, 32), (2, 64)),  # resized to 224 px: four heads of 4x4 logits
 }
 
 
@@ -212,3 +215,100 @@ def test_domain_classifier_reverses_gradient():
     net(x).sum().backward()
     torch.testing.assert_close(x.grad, -0.25 * plain)
     assert "grl" not in "".join(net.state_dict())  # lambd is not state
+
+
+# --- projected discriminator --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def projected():
+    torch.manual_seed(0)
+    return build_discriminator("projected", 3, ndf=8)
+
+
+def _fixed_parameters(net):
+    return list(net.projection.parameters())
+
+
+def test_projected_heads_are_the_only_parameters_and_state(projected):
+    projection = projected.projection
+    assert len(_fixed_parameters(projected)) > 100 and not any(p.requires_grad for p in _fixed_parameters(projected))
+    assert all(name.startswith("heads.") for name, _ in projected.named_parameters())
+    assert all(key.startswith("heads.") for key in projected.state_dict())
+    assert sum(v.numel() for v in projected.state_dict().values()) < 600_000  # Lite1 alone holds 3.7 M
+    assert projection not in list(projected.modules())
+    fresh = ProjectedDiscriminator(3, ndf=8)
+    fresh.load_state_dict(projected.state_dict())  # a resume: heads from the checkpoint, the rest rebuilt
+
+
+@pytest.mark.parametrize("ndf, condition_channels, expected", [(64, 0, 10_331_328), (64, 3, 13_149_376)])
+def test_projected_heads_match_the_official_size(ndf, condition_channels, expected):
+    """10,331,328: the official MultiScaleD (four non-separable SingleDisc on 64, 64, 128, 256 channels)."""
+    net = ProjectedDiscriminator(3 + condition_channels, ndf=ndf, condition_channels=condition_channels)
+    assert n_params(net) == expected
+
+
+def test_projected_gradient_reaches_heads_and_input_but_not_the_projection(projected):
+    projected.train()
+    projected.zero_grad(set_to_none=True)
+    x = torch.rand(2, 3, 48, 48, requires_grad=True)
+    projected(x * 2 - 1).mean().backward()
+    assert all(p.grad is None for p in _fixed_parameters(projected))
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in projected.parameters() if p.ndim > 1)
+    assert x.grad.abs().sum() > 0  # G learns through the fixed features
+    assert not any(m.training for m in projected.projection.modules())  # its BatchNorm statistics never drift
+
+
+def test_projected_heads_learn_a_fixed_pair():
+    torch.manual_seed(0)
+    net = ProjectedDiscriminator(3, ndf=8).train()
+    before = {k: v.clone() for k, v in net.projection.state_dict().items()}
+    real, fake = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 0.2
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.0, 0.99))
+    history = []
+    for _ in range(8):
+        optimizer.zero_grad(set_to_none=True)
+        loss = discriminator_loss("hinge", net(real), net(fake))
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())
+    assert history[-1] < 0.5 * history[0], history
+    assert all(torch.equal(before[k], v) for k, v in net.projection.state_dict().items())
+
+
+@pytest.mark.parametrize("size, logits", [(32, 64), (64, 64), (240, 64), (256, 100)])
+def test_projected_output_shapes(projected, size, logits):
+    """Below 224 px the input is resized to 224 (4x4 logits per head); from 224 on it is used as it is."""
+    with torch.no_grad():
+        assert projected.eval()(torch.rand(3, 3, size, size)).shape == (3, logits)
+
+
+def test_projected_projection_is_rebuilt_identically():
+    torch.manual_seed(1)
+    a = ProjectedDiscriminator(3, ndf=4)
+    torch.manual_seed(2)
+    b, other = ProjectedDiscriminator(3, ndf=4), ProjectedDiscriminator(3, ndf=4, seed=1)
+    for pa, pb in zip(a.projection.parameters(), b.projection.parameters()):
+        assert torch.equal(pa, pb)
+    assert not torch.equal(a.projection.ccm[0].weight, other.projection.ccm[0].weight)
+
+
+def test_projected_conditioning_sees_the_condition():
+    """pix2pix: cat(condition, image); the heads see both images' features, so another condition, another score."""
+    torch.manual_seed(0)
+    net = ProjectedDiscriminator(6, ndf=4, condition_channels=3).eval()
+    image, a, b = (torch.rand(2, 3, 32, 32) * 2 - 1 for _ in range(3))
+    with torch.no_grad():
+        with_a, with_b = net(torch.cat([a, image], 1)), net(torch.cat([b, image], 1))
+    assert with_a.shape == (2, 64) and not torch.allclose(with_a, with_b)
+    gray = ProjectedDiscriminator(4, ndf=4, condition_channels=1)  # a grayscale condition is repeated to RGB
+    assert gray(torch.rand(2, 4, 32, 32)).shape == (2, 64)
+
+
+def test_projected_refuses_lite0_and_odd_channels():
+    with pytest.raises(ValueError, match="evaluation network"):
+        ProjectedDiscriminator(3, encoder="efficientnet_lite0")
+    with pytest.raises(ValueError, match="in_channels 6, condition_channels 0"):
+        ProjectedDiscriminator(6)
+    with pytest.raises(ValueError, match="in_channels 5, condition_channels 2"):
+        ProjectedDiscriminator(5, condition_channels=2)

@@ -20,6 +20,7 @@ from .generators import (
     build_generator,
 )
 from .layers import GradientReversal, MinibatchStd, init_weights, norm_layer, uses_bias
+from .projected import ProjectedDiscriminator
 
 __all__ = [
     "DISCRIMINATORS",
@@ -33,6 +34,7 @@ __all__ = [
     "MinibatchStd",
     "NLayerDiscriminator",
     "PixelDiscriminator",
+    "ProjectedDiscriminator",
     "ResnetBlock",
     "ResnetGenerator",
     "UnetGenerator",

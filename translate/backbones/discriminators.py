@@ -1,5 +1,5 @@
-"""Discriminators: the reference's PatchGAN and pixel critics, plus the small classifiers
-used by the Domain Transfer Network (DTN) and DANN.
+"""Discriminators: the reference's PatchGAN and pixel critics, the projected discriminator (projected.py), plus the
+small classifiers used by the Domain Transfer Network (DTN) and DANN.
 
 ``NLayerDiscriminator`` and ``PixelDiscriminator`` mirror pytorch-CycleGAN-and-pix2pix's
 module hierarchy, so reference state dicts load with identical keys (unless the optional
@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from .layers import INIT_TYPES, GradientReversal, MinibatchStd, init_weights, norm_layer, uses_bias
+from .projected import ProjectedDiscriminator
 
 
 def _maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
@@ -154,6 +155,7 @@ DISCRIMINATORS = {
     "pixel": PixelDiscriminator,
     "class_d": ClassDiscriminator,
     "domain": DomainClassifier,
+    "projected": ProjectedDiscriminator,
 }
 
 
@@ -166,7 +168,9 @@ def build_discriminator(
 ) -> nn.Module:
     """Construct a registered discriminator and initialise its weights.
 
-    For "domain", ``in_channels`` is the feature dimension (in_features).
+    For "domain", ``in_channels`` is the feature dimension (in_features). For "projected" the init reaches only
+    the trainable heads (spectrally normalised, so it sets directions, not scales); the fixed random projection
+    keeps its own seeded draw.
     """
     if name not in DISCRIMINATORS:
         raise ValueError(f"unknown discriminator {name!r}; valid: {', '.join(DISCRIMINATORS)}")

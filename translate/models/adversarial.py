@@ -51,9 +51,20 @@ class GanOptions:
     tricks: GanTricks = field(default_factory=GanTricks)
 
 
-def discriminator_kwargs(cfg: GanOptions) -> dict:
-    """Options every recipe shares for its discriminators; PatchGAN depth only where it applies."""
-    kw = dict(ndf=cfg.ndf, norm=cfg.norm, init_type=cfg.init_type, init_gain=cfg.init_gain)
+def discriminator_kwargs(cfg: GanOptions, condition_channels: int = 0) -> dict:
+    """Options every recipe shares for its discriminators; PatchGAN depth only where it applies.
+
+    condition_channels: how many leading channels of D's input are a condition rather than the judged image
+    (pix2pix: its input image). PatchGAN and PixelGAN judge all channels together and ignore the split; the projected
+    D needs it, because its ImageNet features take one RGB image at a time. The projected D's heads are the
+    official's (BatchNorm, always spectrally normalised), so `model.norm` and `model.spectral_norm` do not reach them.
+    """
+    kw = dict(ndf=cfg.ndf, init_type=cfg.init_type, init_gain=cfg.init_gain)
+    if cfg.discriminator == "projected":
+        if cfg.minibatch_std:
+            raise ValueError("model.minibatch_std does not apply to model.discriminator=projected")
+        return {**kw, "condition_channels": condition_channels}
+    kw["norm"] = cfg.norm
     if cfg.discriminator == "patch":
         kw["n_layers"] = cfg.n_layers_d
     if cfg.spectral_norm:

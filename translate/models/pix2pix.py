@@ -38,7 +38,7 @@ class Pix2Pix:
         generator = build_generator(cfg.generator, cfg.in_channels, cfg.out_channels, ngf=cfg.ngf, norm=cfg.norm,
                                     dropout=cfg.dropout, init_type=cfg.init_type, init_gain=cfg.init_gain)
         discriminator = build_discriminator(cfg.discriminator, cfg.in_channels + cfg.out_channels,
-                                            **discriminator_kwargs(cfg))
+                                            **discriminator_kwargs(cfg, condition_channels=cfg.in_channels))
         self.raw = {"G": generator, "D": discriminator}  # unwrapped modules: export, EMA, frozen-D forwards
         self.nets = dict(self.raw)  # replaced by the Accelerate-prepared versions
         self.optimizers = {
