@@ -12,6 +12,12 @@
             do not.
 
     python tools/bench.py forward --calls 10
+
+  quality   scores against training minutes for presets of a recipe, each trained for the same time, scored through
+            `translate convert` on a validation split; JSON, a plot and a sample sheet (tools/quality.py).
+
+    python tools/bench.py quality recipes/horse2zebra.yaml --split runs/h2z_split --variants cpu cpu_cut \
+        --minutes 15 --score-every 5 --imagenet-class zebra --out runs/quality_h2z
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+import quality  # noqa: E402  (tools/quality.py)
+
 from tests import reference_test_script  # noqa: E402
 
 
@@ -179,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--arch", default="resnet_9blocks")
     p.add_argument("--ngf", type=int, default=64)
     p.add_argument("--json", type=Path, help="also write the result here")
+    p = sub.add_parser("quality", help="quality vs training minutes of recipe presets (tools/quality.py)")
+    quality.add_arguments(p)
     args = parser.parse_args(argv)
+    if args.command == "quality":
+        return quality.run(args)
     result = bench_convert(args) if args.command == "convert" else bench_forward(args)
     text = json.dumps(result, indent=2)
     print(text)

@@ -98,6 +98,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
                     disable=not accelerator.is_main_process)
     images_per_step = cfg.data.batch_size * accelerator.num_processes
     tick = last_tick = time.perf_counter()
+    tick_step = counter.step
     while counter.step < cfg.train.max_steps:
         batch = _to_device(next(batches), accelerator.device, memory_format)
         lrs = {f"lr_{name}": scheduler.get_last_lr()[0] for name, scheduler in schedulers.items()}
@@ -112,11 +113,10 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         clock.seconds, last_tick = clock.seconds + now - last_tick, now  # training time, summed over resumes
         final = step == cfg.train.max_steps or _out_of_time(clock, cfg.train, accelerator)
         if step % cfg.train.log_every == 0 or final:
-            seconds = (time.perf_counter() - tick) / cfg.train.log_every if step % cfg.train.log_every == 0 else None
-            tick = time.perf_counter()
-            record = {"step": step, **losses, **lrs, "train_minutes": round(clock.seconds / 60, 4)}
-            if seconds:
-                record.update(sec_per_step=seconds, images_per_s=images_per_step / seconds)
+            seconds = (time.perf_counter() - tick) / (step - tick_step)  # the steps since the last log or resume
+            tick, tick_step = time.perf_counter(), step
+            record = {"step": step, **losses, **lrs, "train_minutes": round(clock.seconds / 60, 4),
+                      "sec_per_step": seconds, "images_per_s": images_per_step / seconds}
             _log_metrics(accelerator, run_dir, record)
             progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()})
         if accelerator.is_main_process and (step % cfg.train.sample_every == 0 or final):
