@@ -92,7 +92,7 @@ def test_converts_a_whole_tree_keeping_sizes_modes_and_alpha(model_dir, tmp_path
     assert "truncated.png" in errors and "zero.png\tcannot read image" in errors and "empty" in errors
     assert "nested/fake.jpg" in errors and "skipped\tnotes.txt\tnot an image file" in errors
     summary = capsys.readouterr().out
-    assert "converted 8, skipped 1 (0 already done, 1 not images), failed 3" in summary
+    assert "converted 8, skipped 1 (0 already done, 1 not images or unreadable), failed 3" in summary
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and len(manifest["images"]) == 8 and len(manifest["failed"]) == 3
     sha = hashlib.sha256((model_dir / "G_AB.safetensors").read_bytes()).hexdigest()
@@ -264,3 +264,51 @@ def test_an_input_folder_without_images_is_an_error(model_dir, tmp_path, capsys)
     (tmp_path / "in" / "readme.txt").write_text("no pictures here")
     assert run_convert(model_dir, tmp_path / "in", tmp_path / "out", "--net", "G_AB") == 2
     assert "no image files under" in capsys.readouterr().err
+
+
+def link_cases_input(tmp_path) -> Path:
+    inp = tmp_path / "in"
+    for sub in ("a", "b"):
+        (inp / sub).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(inp / sub / f"{i}.png")
+    return inp
+
+
+@pytest.mark.parametrize("layout", ["output subfolder links into the input", "output file links to an input"])
+def test_no_input_is_ever_overwritten_through_a_link(layout, model_dir, tmp_path, capsys):
+    inp = link_cases_input(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    if layout.startswith("output subfolder"):
+        (out / "a").symlink_to(inp / "a", target_is_directory=True)
+    else:
+        (out / "b").mkdir()
+        (out / "b" / "1.png").symlink_to(inp / "b" / "1.png")
+    before = {p: p.read_bytes() for p in sorted(inp.rglob("*.png"))}
+    for extra in ([], ["--overwrite"]):
+        assert run_convert(model_dir, inp, out, "--net", "G_AB", *extra) == 2
+        assert "through a link, inside the input folder" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in sorted(inp.rglob("*.png"))} == before
+
+
+def test_link_loops_are_walked_once_and_unreadable_folders_reported(model_dir, tmp_path, monkeypatch):
+    inp = link_cases_input(tmp_path)
+    (inp / "a" / "up").symlink_to(inp, target_is_directory=True)  # a loop
+    (inp / "b" / "again").symlink_to(inp / "a", target_is_directory=True)  # a second way to a
+    (inp / "locked").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(inp / "locked" / "x.png")
+    scandir = os.scandir
+
+    def no_permission(path="."):  # chmod 0 cannot stop root, who runs CI: refuse the listing instead
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", no_permission)
+    assert run_convert(model_dir, inp, tmp_path / "out", "--net", "G_AB") == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert sorted(r["input"] for r in manifest["images"]) == [f"{s}/{i}.png" for s in "ab" for i in range(3)]
+    assert [(r["input"], r["reason"]) for r in manifest["skipped"]] == [
+        ("locked", "cannot read this folder: Permission denied")]
+    assert "skipped\tlocked\tcannot read this folder" in (tmp_path / "out" / "errors.txt").read_text()

@@ -83,9 +83,9 @@ def convert(args) -> int:
     settings = {"model": model.describe(args.model), "mode": args.mode or model.inference_mode, "size": args.size,
                 "tile": args.tile, "overlap": args.overlap if args.tile else None, "precision": args.precision}
     check_same_settings(args.output_dir, settings, args.overwrite)
-    jobs, not_images = plan(args.input_dir, args.output_dir, args.format)
+    jobs, skipped = plan(args.input_dir, args.output_dir, args.format)
     if not jobs:
-        raise ValueError(f"no image files under {args.input_dir} ({len(not_images)} other files)")
+        raise ValueError(f"no image files under {args.input_dir} ({len(skipped)} other files or unreadable folders)")
     state = PartialState(cpu=args.device == "cpu" or distributed_without_gpus())
     device = pick_device(args.device, state)
     retain_freed_memory()  # this process is ours: see translate/inference/allocator.py
@@ -114,7 +114,7 @@ def convert(args) -> int:
         state.destroy_process_group()  # left to interpreter exit, gloo sometimes aborts
     if not state.is_main_process:
         return 1 if any(r["failed"] for r in results) else 0
-    return finish(args, settings, results, not_images, time.perf_counter() - start)
+    return finish(args, settings, results, skipped, time.perf_counter() - start)
 
 
 def pick_device(requested: str | None, state) -> torch.device:
@@ -184,13 +184,12 @@ def write_output(array, alpha, target: Path) -> list[int]:
     return list(img.size)
 
 
-def finish(args, settings: dict, results: list[dict], not_images: list[Path], total_s: float) -> int:
+def finish(args, settings: dict, results: list[dict], skipped: list[tuple[Path, str]], total_s: float) -> int:
     """Merge every process's records into manifest.json and errors.txt, print the summary; the exit code."""
     converted = [r for res in results for r in res["converted"]]
     existing = [r for res in results for r in res["existing"]]
     failed = sorted((r for res in results for r in res["failed"]), key=lambda r: r["input"])
-    skipped = [{"input": p.relative_to(args.input_dir).as_posix(),
-                "reason": f"not an image file (extension {p.suffix or 'none'!r})"} for p in not_images]
+    skipped = [{"input": p.relative_to(args.input_dir).as_posix(), "reason": reason} for p, reason in skipped]
     loop_s = max(res["loop_s"] for res in results)
     timing = {"loop_s": round(loop_s, 3), "total_s": round(total_s, 3),
               "images_per_s_loop": round(len(converted) / loop_s, 3) if converted else None,
@@ -208,7 +207,7 @@ def finish(args, settings: dict, results: list[dict], not_images: list[Path], to
         errors.unlink(missing_ok=True)  # from an earlier run whose problems are gone
     rate = f"{timing['images_per_s_loop']:.2f} images/s over the loop, " if converted else ""
     print(f"converted {len(converted)}, skipped {len(existing) + len(skipped)} ({len(existing)} already done, "
-          f"{len(skipped)} not images), failed {len(failed)}; {rate}{total_s:.1f} s in all")
+          f"{len(skipped)} not images or unreadable), failed {len(failed)}; {rate}{total_s:.1f} s in all")
     for r in failed[:10]:
         print(f"  failed: {r['input']}: {r['reason']}")
     if failed or skipped:

@@ -41,23 +41,28 @@ def check_separate(input_dir: Path, output_dir: Path) -> None:
         raise ValueError(f"input folder {input_dir} is inside the output folder {output_dir}; choose another output")
 
 
-def walk(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(image files, other files) under `folder`, sorted; hidden files and folders are not data and are ignored."""
-    images, others = [], []
-    for path in visible_files(folder):
-        (images if is_image_file(path) else others).append(path)
-    return sorted(images), sorted(others)
+def walk(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(image files, [(path, why it is skipped)]) under `folder`, sorted: files that are not images and folders
+    that cannot be read. Hidden files and folders are not data and are ignored."""
+    images, skipped, unreadable = [], [], []
+    for path in visible_files(folder, unreadable):
+        if is_image_file(path):
+            images.append(path)
+        else:
+            skipped.append((path, f"not an image file (extension {path.suffix or 'none'!r})"))
+    skipped += [(path, f"cannot read this folder: {reason}") for path, reason in unreadable]
+    return sorted(images), sorted(skipped)
 
 
-def plan(input_dir: Path, output_dir: Path, fmt: str) -> tuple[list[Job], list[Path]]:
-    """Jobs mirroring the input tree, and the files that are not images.
+def plan(input_dir: Path, output_dir: Path, fmt: str) -> tuple[list[Job], list[tuple[Path, str]]]:
+    """Jobs mirroring the input tree, and what is skipped with the reason (not images, unreadable folders).
 
     Output names keep the relative path and stem, with the format's extension. When that would give two inputs one
     output ("a.jpg" and "a.png" as png), the input whose extension changes keeps it in front: "a.jpg.png".
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
-    images, others = walk(input_dir)
+    images, skipped = walk(input_dir)
     rels = [p.relative_to(input_dir) for p in images]
     suffixes = [FORMATS[fmt] or rel.suffix for rel in rels]
     names = [rel.with_suffix(s) for rel, s in zip(rels, suffixes)]
@@ -68,7 +73,21 @@ def plan(input_dir: Path, output_dir: Path, fmt: str) -> tuple[list[Job], list[P
     if clashes:
         raise ValueError(f"inputs under {input_dir} would share output names, e.g. {clashes[0]}; rename them")
     jobs = [Job(p, rel.as_posix(), n.as_posix(), output_dir / n) for p, rel, n in zip(images, rels, names)]
-    return jobs, others
+    check_targets(jobs, input_dir)
+    return jobs, skipped
+
+
+def check_targets(jobs: list[Job], input_dir: Path) -> None:
+    """Refuse the run if any output path, with every link in it followed, lands inside INPUT_DIR or on an input
+    (OUTPUT_DIR/sub a link to INPUT_DIR/sub, say): writing there would overwrite inputs."""
+    inp = input_dir.resolve()
+    sources = {job.source.resolve() for job in jobs}
+    for job in jobs:
+        real = job.target.resolve()
+        if real in sources or real.is_relative_to(inp):
+            raise ValueError(f"output {job.target} leads to {real} through a link, inside the input folder "
+                             f"{input_dir}: writing it would overwrite inputs; remove the link or choose another "
+                             "output folder")
 
 
 def shard(items: list, rank: int, world_size: int) -> list:

@@ -18,10 +18,23 @@ LAYOUTS = ("aligned", "twin", "unaligned")
 _SHOWN = 5  # how many offending names an error message lists
 
 
-def visible_files(folder: str | os.PathLike) -> Iterator[Path]:
-    """Every file under `folder`, symlinked folders followed, hidden files and folders left out."""
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+def visible_files(folder: str | os.PathLike, unreadable: list | None = None) -> Iterator[Path]:
+    """Every file under `folder`, hidden files and folders left out. Symlinked folders are followed, each real
+    folder once (by device and inode): a link loop (`ln -s .. sub/up`) or a second link to a folder adds nothing.
+    Folders that cannot be listed are appended to `unreadable` as (path, reason) when it is given."""
+    seen = set()
+
+    def report(error: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append((Path(error.filename), error.strerror or str(error)))
+
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True, onerror=report):
+        status = os.stat(dirpath)
+        if (status.st_dev, status.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((status.st_dev, status.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # sorted: which path wins is fixed
         yield from (Path(dirpath, f) for f in filenames if not f.startswith("."))
 
 
