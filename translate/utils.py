@@ -5,12 +5,17 @@ half-written file under the final name, and readers see the old file or the new 
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+
+_PR_SET_PDEATHSIG = 1
 
 
 @contextmanager
@@ -29,8 +34,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """UTF-8; file names that are not UTF-8 (held by Python as surrogates) are written back as their own bytes."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
+
+
+def die_with_parent(*_) -> None:
+    """For DataLoader's worker_init_fn: the worker is killed when its parent dies, even by SIGKILL (Linux), instead
+    of lingering with its memory until it next polls for the parent."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):  # not glibc: the worker's own parent check remains
+            pass
+
+
+def printable(name: str) -> str:
+    """A file name for a message: a name that is not UTF-8 shows its odd bytes as \\x.. escapes instead of
+    making print() fail."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def distributed_without_gpus() -> bool:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -286,9 +287,9 @@ def test_no_input_is_ever_overwritten_through_a_link(layout, model_dir, tmp_path
         (out / "b").mkdir()
         (out / "b" / "1.png").symlink_to(inp / "b" / "1.png")
     before = {p: p.read_bytes() for p in sorted(inp.rglob("*.png"))}
-    for extra in ([], ["--overwrite"]):
+    for extra in ([], ["--overwrite"]):  # without --overwrite the manifest check may refuse first
         assert run_convert(model_dir, inp, out, "--net", "G_AB", *extra) == 2
-        assert "through a link, inside the input folder" in capsys.readouterr().err
+    assert "through a link, inside the input folder" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in sorted(inp.rglob("*.png"))} == before
 
 
@@ -312,3 +313,53 @@ def test_link_loops_are_walked_once_and_unreadable_folders_reported(model_dir, t
     assert [(r["input"], r["reason"]) for r in manifest["skipped"]] == [
         ("locked", "cannot read this folder: Permission denied")]
     assert "skipped\tlocked\tcannot read this folder" in (tmp_path / "out" / "errors.txt").read_text()
+
+
+def test_non_utf8_names_survive_in_errors_manifest_and_gallery(model_dir, tmp_path, capsys):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(inp / "fine.png")
+    (Path(os.fsdecode(os.fsencode(inp) + b"/bad\xff.png"))).write_bytes(b"junk")
+    assert run_convert(model_dir, inp, tmp_path / "out", "--net", "G_AB", "--gallery") == 1
+    assert "failed: bad\\xff.png" in capsys.readouterr().out
+    assert b"failed\tbad\xff.png\t" in (tmp_path / "out" / "errors.txt").read_bytes()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["complete"] and [r["input"] for r in manifest["failed"]] == [os.fsdecode(b"bad\xff.png")]
+
+
+@pytest.mark.parametrize("damage", ["delete", "corrupt"])
+def test_a_rerun_with_a_missing_or_damaged_manifest_refuses_to_mix_models(damage, model_dir, tmp_path, capsys):
+    inp = link_cases_input(tmp_path)
+    out = tmp_path / "out"
+    assert run_convert(model_dir, inp, out, "--net", "G_AB") == 0
+    if damage == "delete":
+        (out / "manifest.json").unlink()
+    else:
+        (out / "manifest.json").write_text('{"settings": {"model"')
+    assert run_convert(model_dir, inp, out, "--net", "G_BA") == 2
+    assert "which model made" in capsys.readouterr().err
+    assert run_convert(model_dir, inp, out, "--net", "G_BA", "--overwrite") == 0
+
+
+def test_decoding_workers_die_with_a_killed_convert(model_dir, tmp_path):
+    import psutil
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for i in range(400):
+        Image.fromarray(np.full((64, 64, 3), i % 255, np.uint8)).save(inp / f"{i:03d}.png")
+    process = subprocess.Popen([sys.executable, "-m", "translate", "convert", str(model_dir), str(inp),
+                                str(tmp_path / "out"), "--net", "G_AB", "--workers", "2", "--compile", "off"],
+                               cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    parent = psutil.Process(process.pid)
+    for _ in range(300):  # until the workers are up
+        workers = parent.children(recursive=True)
+        if len(workers) >= 2:
+            break
+        time.sleep(0.05)
+    assert len(workers) >= 2, "the workers never started"
+    process.kill()
+    process.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=3)
+    assert not alive, f"{len(alive)} decoding workers outlived their killed parent"

@@ -165,3 +165,13 @@ def test_auto_compiles_only_recurring_shapes(monkeypatch):
     forced = compiled_module.ShapeCompiled(small_conv_net(), "on", min_pixels=64)
     forced(torch.zeros(1, 3, 7, 7))
     assert compiled_calls[-1] == (1, 3, 7, 7)  # "on" compiles whatever the size
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (1, 300), (3, 2), (9, 1)])
+def test_images_smaller_than_the_network_needs_are_padded_and_cropped_back(height, width):
+    from translate.backbones import build_generator
+
+    net = prepare_for_inference(build_generator("resnet_6blocks", 3, 3, ngf=4), "eval")
+    image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    (out,) = Translator(net, net.size_multiple)([image])
+    assert out.shape == (height, width, 3) and out.dtype == np.uint8

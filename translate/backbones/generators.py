@@ -73,6 +73,7 @@ class ResnetGenerator(nn.Module):
         make_norm, bias = norm_layer(norm), uses_bias(norm)
         n_down = 2
         self.size_multiple = 2**n_down
+        self.min_side = 2 * self.size_multiple  # the residual blocks reflect-pad by 1: 2 px at 1/4 scale
 
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias), make_norm(ngf), nn.ReLU()]
         for i in range(n_down):

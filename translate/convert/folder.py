@@ -31,7 +31,9 @@ from translate.inference import MODES, PRECISIONS, Translator, group_by_size, pr
 from translate.inference.allocator import retain_freed_memory
 from translate.inference.compiled import COMPILE_MODES
 from translate.inference.model import add_model_arguments, load_model_from_args
-from translate.utils import distributed_without_gpus, write_text_atomic
+from translate.utils import die_with_parent, distributed_without_gpus, printable, write_text_atomic
+
+TILE_HINT = 512  # the --tile a failed out-of-memory image is told to try
 
 
 def add_arguments(parser) -> None:
@@ -139,7 +141,7 @@ def convert_jobs(jobs: list[Job], translator: Translator, channels: int, size, c
     if not jobs:
         return converted, failed
     loader = DataLoader(DecodeDataset(jobs, channels, size), batch_size=None, num_workers=workers,
-                        collate_fn=keep, prefetch_factor=4 if workers else None)
+                        collate_fn=keep, prefetch_factor=4 if workers else None, worker_init_fn=die_with_parent)
 
     def decoded():
         for item in loader:
@@ -164,6 +166,8 @@ def convert_jobs(jobs: list[Job], translator: Translator, channels: int, size, c
                 outputs = translator([item.image for item in group])
             except Exception as error:  # e.g. out of memory on a huge image: that image fails, the run goes on
                 reason = f"translation failed: {type(error).__name__}: {str(error).strip().splitlines()[0]}"
+                if out_of_memory(error):
+                    reason += f"; the image is too large for this memory at once: use --tile {TILE_HINT}"
                 for item in group:
                     failed.append({"input": jobs[item.index].rel, "reason": reason})
                     progress.update()
@@ -176,6 +180,13 @@ def convert_jobs(jobs: list[Job], translator: Translator, channels: int, size, c
         while pending:
             collect(*pending.popleft())
     return converted, failed
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, Python's MemoryError, or the CPU allocator's RuntimeError."""
+    text = str(error)
+    return isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError)) or "can't allocate memory" in text or \
+        "out of memory" in text
 
 
 def write_output(array, alpha, target: Path) -> list[int]:
@@ -196,20 +207,20 @@ def finish(args, settings: dict, results: list[dict], skipped: list[tuple[Path, 
               "images_per_s_total": round(len(converted) / total_s, 3) if converted else None,
               "processes": len(results)}
     images = sorted(converted + existing, key=lambda r: r["input"])
-    write_manifest(args.output_dir, settings, complete=True, images=images, failed=failed, skipped=skipped,
-                   timing=timing)
     errors = args.output_dir / ERRORS
-    if failed or skipped:
+    if failed or skipped:  # written before the manifest says complete: a crash in between leaves it incomplete
         lines = [f"failed\t{r['input']}\t{r['reason']}" for r in failed]
         lines += [f"skipped\t{r['input']}\t{r['reason']}" for r in skipped]
         write_text_atomic(errors, "\n".join(lines) + "\n")
     else:
         errors.unlink(missing_ok=True)  # from an earlier run whose problems are gone
+    write_manifest(args.output_dir, settings, complete=True, images=images, failed=failed, skipped=skipped,
+                   timing=timing)
     rate = f"{timing['images_per_s_loop']:.2f} images/s over the loop, " if converted else ""
     print(f"converted {len(converted)}, skipped {len(existing) + len(skipped)} ({len(existing)} already done, "
           f"{len(skipped)} not images or unreadable), failed {len(failed)}; {rate}{total_s:.1f} s in all")
     for r in failed[:10]:
-        print(f"  failed: {r['input']}: {r['reason']}")
+        print(printable(f"  failed: {r['input']}: {r['reason']}"))
     if failed or skipped:
         print(f"  the full list is in {errors}")
     if args.gallery:

@@ -17,11 +17,11 @@ from urllib.parse import quote
 
 from PIL import Image
 
+from translate.convert.manifest import GALLERY
 from translate.convert.plan import check_separate, walk
 from translate.data.images import read_image
 from translate.utils import atomic_path, write_text_atomic
 
-GALLERY = "_gallery"
 _STYLE = ("body{font-family:sans-serif;margin:1em}td{padding:4px;vertical-align:top}"
           "img{max-width:256px;max-height:256px;background:#ddd}nav a{margin-right:.4em}")
 

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from translate.data.sampler import InfiniteSampler, mix63
+from translate.utils import die_with_parent
 
 
 def build_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int = 0, rank: int = 0,
@@ -38,12 +39,14 @@ def build_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int 
 
 
 def seed_worker(worker_id: int, seed: int = 0, rank: int = 0) -> None:
-    """Pin each worker's global RNGs to (seed, rank, worker) and keep OpenCV single-threaded.
+    """Pin each worker's global RNGs to (seed, rank, worker), keep OpenCV single-threaded, and end the worker with
+    its parent (translate.utils.die_with_parent: a killed run leaves no worker holding memory).
 
     Samples draw their randomness from their keys, so these RNGs should never matter; fixing them makes any
     stray use reproducible instead of dependent on the parent's RNG state. OpenCV's own thread pool inside
     many workers only oversubscribes the CPU.
     """
+    die_with_parent()
     worker_seed = mix63(mix63(mix63(seed) + rank) + worker_id)
     random.seed(worker_seed)
     np.random.seed(worker_seed % 2**32)

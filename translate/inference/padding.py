@@ -12,9 +12,11 @@ import torch.nn.functional as F
 Pads = tuple[int, int, int, int]  # left, right, top, bottom
 
 
-def pad_amounts(height: int, width: int, multiple: int) -> Pads:
-    """Centred padding that rounds both sides up to `multiple` (the odd pixel goes right/bottom)."""
-    dh, dw = -height % multiple, -width % multiple
+def pad_amounts(height: int, width: int, multiple: int, min_side: int = 1) -> Pads:
+    """Centred padding that rounds both sides up to `multiple`, and to at least `min_side` (the odd pixel goes
+    right/bottom)."""
+    dh, dw = max(-height % multiple, min_side - height), max(-width % multiple, min_side - width)
+    dh, dw = dh + -(height + dh) % multiple, dw + -(width + dw) % multiple
     return dw // 2, dw - dw // 2, dh // 2, dh - dh // 2
 
 
@@ -32,9 +34,10 @@ def reflect_pad(x: torch.Tensor, pads: Pads) -> torch.Tensor:
     return x
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, Pads]:
-    """(N, C, H, W) -> padded tensor whose H and W are multiples of `multiple`, and the pads to undo."""
-    pads = pad_amounts(x.shape[-2], x.shape[-1], multiple)
+def pad_to_multiple(x: torch.Tensor, multiple: int, min_side: int = 1) -> tuple[torch.Tensor, Pads]:
+    """(N, C, H, W) -> padded tensor whose H and W are multiples of `multiple` and at least `min_side`, and the
+    pads to undo."""
+    pads = pad_amounts(x.shape[-2], x.shape[-1], multiple, min_side)
     return (reflect_pad(x, pads) if any(pads) else x), pads
 
 

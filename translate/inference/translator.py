@@ -73,6 +73,7 @@ class Translator:
         self.device = torch.device(device)
         self.net = ShapeCompiled(net.to(self.device), compile)
         self.size_multiple, self.tile, self.overlap, self.batch_size = size_multiple, tile, overlap, batch_size
+        self.min_side = getattr(net, "min_side", 1)  # a 1 x 1 image is padded to what the net can take
         self.dtype = PRECISIONS[precision]
         self._rng_devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=self._rng_devices):
@@ -91,7 +92,7 @@ class Translator:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) uint8 -> (N, C', H, W) float in [-1, 1] on the device; the reference's ToTensor+Normalize."""
         x = x.to(self.device, non_blocking=True).float().div_(255).sub_(0.5).div_(0.5)
-        x, pads = pad_to_multiple(x, self.size_multiple)
+        x, pads = pad_to_multiple(x, self.size_multiple, self.min_side)
         with self._own_rng(), torch.autocast(self.device.type, dtype=self.dtype or torch.bfloat16,
                                              enabled=self.dtype is not None):
             y = self.net(x)
