@@ -197,3 +197,16 @@ def test_inception_features_from_a_local_file(tmp_path, monkeypatch):
     out = extract(net, [smooth_images(2, size=48)])
     assert out.shape == (2, 2048) and torch.isfinite(out).all()
     assert net.description["image_size"] == 299 and "torch-fidelity" in net.description["implementation"]
+
+
+def test_one_unreadable_image_is_skipped_and_reported_and_few_images_warn(tmp_path):
+    from tests.helpers import write_images
+    from translate.evaluation.fid import fid_folders
+
+    write_images(tmp_path / "real", 6, (32, 32), seed=0)
+    write_images(tmp_path / "fake", 6, (32, 32), seed=1)
+    (tmp_path / "fake" / "broken.png").write_bytes(b"not a png")
+    report = fid_folders(tmp_path / "real", tmp_path / "fake", image_size=32, use_cache=False, progress=False,
+                         kid_subsets=2)
+    assert report["n_fake"] == 6 and [s["path"] for s in report["skipped"]] == [str(tmp_path / "fake" / "broken.png")]
+    assert report["warnings"] and "biased" in report["warnings"][0]

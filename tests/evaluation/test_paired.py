@@ -94,3 +94,14 @@ def test_lpips_proper_from_a_local_backbone_file(tmp_path):
     torch.save({"features.0.weight": torch.zeros(8, 3, 5, 5)}, tmp_path / "other.pth")
     with pytest.raises(ValueError, match="not a torchvision AlexNet or VGG-16"):
         Lpips(tmp_path / "other.pth")
+
+
+def test_an_unreadable_prediction_leaves_its_pair_out_and_is_reported(tmp_path):
+    from tests.helpers import write_images
+    from translate.evaluation.paired import paired_folders
+
+    write_images(tmp_path / "pred", 3, (16, 16), seed=0)
+    write_images(tmp_path / "target", 3, (16, 16), seed=1)
+    (tmp_path / "pred" / "001.png").write_bytes(b"truncated")
+    report = paired_folders(tmp_path / "pred", tmp_path / "target", progress=False)
+    assert report["n_pairs"] == 2 and [s["path"] for s in report["skipped"]] == [str(tmp_path / "pred" / "001.png")]

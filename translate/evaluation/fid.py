@@ -36,6 +36,9 @@ KID_SUBSET_SIZE = 100
 KID_CHUNK = 10  # subsets per batched product: bounds memory to 2 x 10 x m x D doubles
 
 
+FEW_IMAGES = 50  # below this many images per side FID's bias dominates differences between models
+
+
 def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
     """FID between two (N, D) feature sets, in float64.
 
@@ -101,9 +104,10 @@ def fid_kid(real: torch.Tensor, fake: torch.Tensor, kid_subsets: int = KID_SUBSE
 
 
 def folder_features(folder: str | os.PathLike, net: nn.Module, *, batch_size: int = 32, device="cpu",
-                    workers: int = 0, half: str | None = None, use_cache: bool = False,
-                    progress: bool = True) -> tuple[torch.Tensor, str]:
-    """(N, D) features of every image under `folder` and the cache status ("hit", "miss" or "off")."""
+                    workers: int = 0, half: str | None = None, use_cache: bool = False, progress: bool = True,
+                    skipped: list | None = None) -> tuple[torch.Tensor, str]:
+    """(N, D) features of every readable image under `folder` and the cache status ("hit", "miss" or "off");
+    unreadable images are appended to `skipped` (see loading.iter_batches)."""
     files = list_images(folder)
     key = cache.folder_key(folder, files, net.description, half=half) if use_cache else None
     if key is not None:
@@ -111,10 +115,14 @@ def folder_features(folder: str | os.PathLike, net: nn.Module, *, batch_size: in
         if cached is not None and len(cached) == len(files):
             log.info("reference features of %s from the cache (%d images)", folder, len(files))
             return cached, "hit"
+    unreadable: list = []
     batches = (images for _, images in iter_batches([[f] for f in files], batch_size, [half], workers,
-                                                    desc=f"features {Path(folder).name}", progress=progress))
+                                                    desc=f"features {Path(folder).name}", progress=progress,
+                                                    skipped=unreadable))
     features = extract(net, batches, device)
-    if key is not None:
+    if skipped is not None:
+        skipped += unreadable
+    if key is not None and not unreadable:
         cache.save_features(key, features, {"folder": str(Path(folder).resolve()), **net.description})
     return features, "off" if key is None else "miss"
 
@@ -127,12 +135,20 @@ def fid_folders(real: str | os.PathLike, fake: str | os.PathLike, *, features: s
     """The full `translate eval fid` report: scores plus how they were computed."""
     net = build_features(features, weights, image_size).to(device)
     common = dict(batch_size=batch_size, device=device, workers=workers, progress=progress)
-    real_features, status = folder_features(real, net, half=real_half, use_cache=use_cache, **common)
-    fake_features, _ = folder_features(fake, net, half=fake_half, **common)
+    skipped: list = []
+    real_features, status = folder_features(real, net, half=real_half, use_cache=use_cache, skipped=skipped,
+                                            **common)
+    fake_features, _ = folder_features(fake, net, half=fake_half, skipped=skipped, **common)
     scores = fid_kid(real_features, fake_features, kid_subsets, kid_subset_size, seed)
+    warnings = []
+    if min(len(real_features), len(fake_features)) < FEW_IMAGES:
+        warnings.append(f"FID from {len(real_features)} real and {len(fake_features)} generated images is strongly "
+                        f"biased (fewer than {FEW_IMAGES}): compare runs on the same sets only, and prefer KID")
+    for warning in warnings:
+        log.warning(warning)
     return {**scores, **net.description, "kid_seed": seed, "real": str(real), "fake": str(fake),
             "real_half": real_half, "fake_half": fake_half, "n_real": len(real_features), "n_fake": len(fake_features),
-            "reference_cache": status}
+            "reference_cache": status, "skipped": skipped, "warnings": warnings}
 
 
 def _check_sets(real: torch.Tensor, fake: torch.Tensor, least: int) -> None:

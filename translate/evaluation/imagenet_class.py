@@ -80,11 +80,12 @@ def classify_folder(folder: str | os.PathLike, imagenet_class: str | int, *, bat
     index, description = resolve_class(imagenet_class)
     files = list_images(folder)
     classifier = build_classifier().to(device)
+    skipped: list = []
     batches = (images for _, images in iter_batches([[f] for f in files], batch_size, None, workers,
-                                                    desc="classify", progress=progress))
+                                                    desc="classify", progress=progress, skipped=skipped))
     probs = probabilities(classifier, batches, device)
-    return {**class_scores(probs, index), "class_index": index, "class_name": description, "n": len(files),
-            "folder": str(folder), **classifier.description}
+    return {**class_scores(probs, index), "class_index": index, "class_name": description, "n": len(probs),
+            "folder": str(folder), **classifier.description, "skipped": skipped}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

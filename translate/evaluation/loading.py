@@ -7,6 +7,7 @@ outputs can be scored against the targets stored in an aligned dataset without s
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -15,7 +16,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from translate.data.images import load_image
+from translate.data.images import ImageReadError, load_image
+
+log = logging.getLogger(__name__)
 
 HALVES = ("left", "right")
 
@@ -42,14 +45,21 @@ class _Files(Dataset):
     def __len__(self) -> int:
         return len(self.groups)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
-        return tuple(read_rgb(path, half) for path, half in zip(self.groups[i], self.half))
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...] | str:
+        """The row's images, or why one of them cannot be read (one bad file must not abort an evaluation)."""
+        try:
+            return tuple(read_rgb(path, half) for path, half in zip(self.groups[i], self.half))
+        except ImageReadError as error:
+            return str(error)
 
 
 def iter_batches(groups: Sequence[Sequence[Path]], batch_size: int, half: Sequence[str | None] | None = None,
-                 workers: int = 0, desc: str | None = None, progress: bool = True) -> Iterator[tuple]:
+                 workers: int = 0, desc: str | None = None, progress: bool = True,
+                 skipped: list | None = None) -> Iterator[tuple]:
     """Yield (paths, uint8 (B, 3, H, W) tensor per column) for rows of files read together (one file per row for
-    a folder, a (prediction, target) pair for paired metrics). Files of one row must share a size."""
+    a folder, a (prediction, target) pair for paired metrics). Files of one row must share a size. A row with an
+    unreadable file is left out and, when `skipped` is given, appended to it as {"path", "reason"} (else it is an
+    error)."""
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
     half = list(half) if half is not None else [None] * len(groups[0])
@@ -57,6 +67,12 @@ def iter_batches(groups: Sequence[Sequence[Path]], batch_size: int, half: Sequen
     rows: list = []
     bar = tqdm(loader, total=len(groups), desc=desc, unit="img", disable=not progress, leave=False)
     for paths, images in zip(groups, bar):
+        if isinstance(images, str):
+            if skipped is None:
+                raise ValueError(images)
+            log.warning("skipping %s", images)
+            skipped.append({"path": str(paths[0]), "reason": images})
+            continue
         sizes = {tuple(img.shape[1:]) for img in images}
         if len(sizes) > 1:
             raise ValueError("images differ in size: " + ", ".join(

@@ -72,12 +72,14 @@ def paired_folders(pred: str | os.PathLike, target: str | os.PathLike, *, target
     except ValueError as err:
         raise ValueError(f"predictions do not pair up with targets (A = --pred, B = --target): {err}") from err
     perceptual = build_perceptual(lpips_backbone).to(device)
+    skipped: list = []
     batches = ((p, t) for _, p, t in iter_batches(pairs, batch_size, [None, target_half], workers,
-                                                  desc="pairs", progress=progress))
+                                                  desc="pairs", progress=progress, skipped=skipped))
     scores = mean_scores(batches, perceptual, device)
     return {**scores, "perceptual_metric": perceptual.description, "psnr_cap_db": PSNR_CAP_DB,
-            "ssim_window": "gaussian 11x11, sigma 1.5", "value_range": "[0, 1] RGB", "n_pairs": len(pairs),
-            "pred": str(pred), "target": str(target), "target_half": target_half}
+            "ssim_window": "gaussian 11x11, sigma 1.5", "value_range": "[0, 1] RGB",
+            "n_pairs": len(pairs) - len(skipped), "pred": str(pred), "target": str(target), "target_half": target_half,
+            "skipped": skipped}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
