@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from tests.helpers import write_labeled
+from tests.helpers import make_classifier_export, write_labeled
 from translate import cli, config
 from translate.evaluation import retrieval
 from translate.export import write_export
@@ -57,3 +57,13 @@ def test_command_prints_json_and_writes_html(tmp_path, capsys):
 def test_missing_folder_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["eval", "retrieval", "--model", str(tmp_path), "--query", "q", "--gallery", "g"]) == 2
     assert "config.json is missing" in capsys.readouterr().err
+
+
+def test_query_classes_missing_from_the_gallery_are_warned_about(tmp_path, capsys):
+    export = make_classifier_export(tmp_path / "export")
+    query = write_labeled(tmp_path / "query", classes=("0", "1"), per_class=2, mode="RGB")
+    gallery = write_labeled(tmp_path / "gallery", classes=("0",), per_class=2, seed=4)
+    assert cli.main(["eval", "retrieval", "--model", str(export), "--query", str(query), "--gallery",
+                     str(gallery), "--no-progress"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["warnings"] and "query classes 1 have no image in the gallery" in result["warnings"][0]

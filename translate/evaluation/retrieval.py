@@ -80,9 +80,14 @@ def run(args) -> int:
     query = embed(load_folder(args.query, spec, args, names), encoder, generator, args.device)
     gallery = embed(load_folder(args.gallery, spec, args, names), encoder, None, args.device)
     metrics, ranking = retrieval_metrics(query[0], query[1], gallery[0], gallery[1])
+    missing = sorted({names[i] for i in query[1].tolist()} - {names[i] for i in gallery[1].tolist()})
+    warnings = [f"query classes {', '.join(missing)} have no image in the gallery: those queries can never be "
+                "answered right, and pull every score down"] if missing else []
+    for warning in warnings:
+        log.warning(warning)
     result = {**{k: metrics[k] for k in ("recall@1", "recall@5", "recall@10", "map")}, "cmc": metrics["cmc"],
               "queries": len(query[1]), "gallery": len(gallery[1]), "model": str(args.model),
-              "translate_query": str(args.translate_query) if args.translate_query else None}
+              "translate_query": str(args.translate_query) if args.translate_query else None, "warnings": warnings}
     if args.html:
         write_html(args.html, query, gallery, ranking, names, result)
         log.info("wrote %s", args.html)
