@@ -67,3 +67,20 @@ def test_a_truncated_safetensors_export_is_one_line(model_dir, tmp_path, capsys)
     assert cli.main(["convert", str(model_dir), str(tmp_path / "in"), str(tmp_path / "out"), "--net", "G_AB"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "G_AB.safetensors" in err[0], err
+
+
+def test_check_data_lists_unusable_training_images_and_training_names_the_file(tmp_path, capsys):
+    write_images(tmp_path / "data" / "trainA", 3, (32, 32), seed=0)
+    write_images(tmp_path / "data" / "trainB", 3, (32, 32), seed=1)
+    (tmp_path / "data" / "trainA" / "001.png").write_bytes(b"junk")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("{}\n")
+    common = [str(recipe), "model.name=cyclegan", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4",
+              f"data.root={tmp_path / 'data'}", "data.load_size=32", "data.crop_size=32"]
+    assert cli.main(["check-data", *common]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"bad\t{tmp_path / 'data' / 'trainA' / '001.png'}\tcannot read image {tmp_path / 'data' / 'trainA' / '001.png'}"
+        ": not a recognised image format (corrupt, or not an image)"]
+    assert cli.main(["train", *common, "data.num_workers=1", "train.max_steps=8", "--run-dir",
+                     str(tmp_path / "run")]) == 2
+    assert f"cannot read image {tmp_path / 'data' / 'trainA' / '001.png'}" in capsys.readouterr().err

@@ -15,6 +15,8 @@ COMMANDS = {
     "convert": ("translate.convert.folder", "translate a folder tree of images with a trained generator"),
     "export": ("translate.inference.portable", "write a generator as ONNX or TorchScript, checked against eager"),
     "gallery": ("translate.convert.gallery", "an HTML page of input | output pairs for a converted folder"),
+    "serve": ("translate.serve.command", "the web studio: draw or drop images, see them translated (HTTP API too)"),
+    "check-data": ("translate.data.check", "decode every image a recipe would train on; list the unusable ones"),
 }
 EVAL_COMMANDS = {
     "fid": ("translate.evaluation.fid", "FID and KID between two folders (offline EfficientNet-Lite0 features)"),
@@ -88,8 +90,10 @@ def describe(error: BaseException) -> str:
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         return f"disk full: {error.filename or error}; free space and run again (finished outputs are kept)"
     text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-    text = text.strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    lines = text.strip().splitlines()
+    if lines and lines[0].startswith("Caught ") and "DataLoader worker" in lines[0]:
+        return lines[-1].split(": ", 1)[-1]  # a worker's error arrives as its traceback: its last line is the error
+    return lines[0] if lines else type(error).__name__
 
 
 def _train(args) -> int:
