@@ -1,0 +1,156 @@
+"""The studio's HTTP app: the page, /healthz, /api/models and /api/translate, with their limits and error codes.
+
+Codes: 404 unknown model or net, 413 upload over the byte or pixel limit, 415 not an image, 400 corrupt image or
+a missing choice, 503 + Retry-After when the queue is full, 504 when a translation outlasts the timeout; every
+error body is JSON {"detail": message}. Body bytes are counted as they arrive, so an oversized upload is refused
+without being read to its end. The page and its files come only from the package's static folder, and its
+Content-Security-Policy forbids loading anything from elsewhere: the studio works offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import Future
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from translate.serve.card import describe_export
+from translate.serve.upload import UploadError, decode_upload, encode_png
+from translate.serve.worker import Busy, Worker
+
+STATIC = Path(__file__).parent / "static"
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the model / net fields around the file
+POLL_S = 0.25  # how often a waiting request looks whether its caller is still there
+CSP = ("default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; form-action 'none'; "
+       "frame-ancestors 'none'")
+
+
+@dataclass
+class Limits:
+    max_bytes: int = 20 * 1024 * 1024  # of one uploaded file
+    max_pixels: int = 40_000_000  # width x height from the header, checked before decoding
+    timeout: float = 60.0  # seconds from queueing to the output, per request
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `max_bytes` is a 413, by its Content-Length or once that much arrived."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        detail = f"upload too large: the limit is {self.max_bytes / 2**20:.1f} MiB per request"
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await JSONResponse({"detail": detail}, 413)(scope, receive, send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise HTTPException(413, detail)  # inside the route's form parsing: FastAPI answers it
+            return message
+
+        return await self.app(scope, counted, send)
+
+
+def create_app(workers: dict[str, Worker], limits: Limits | None = None) -> FastAPI:
+    """The app over already loaded workers (name -> Worker); it closes them when the server shuts down."""
+    limits = limits or Limits()
+    models = [describe_export(name, w.path, w.description, w.models) for name, w in workers.items()]
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        for worker in workers.values():  # after uvicorn has finished the requests in flight
+            await run_in_threadpool(worker.close)
+
+    # No /docs or /redoc: their pages load scripts from a CDN. /openapi.json stays.
+    app = FastAPI(title="translate studio", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_bytes + FORM_OVERHEAD)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(UploadError)
+    async def refused(request: Request, error: UploadError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, error.status)
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, error: Busy) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, 503, headers={"Retry-After": str(error.retry_after)})
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": CSP})
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok", "models": list(workers)}
+
+    @app.get("/api/models")
+    def list_models() -> dict:
+        return {"models": models, "limits": {"max_bytes": limits.max_bytes, "max_pixels": limits.max_pixels}}
+
+    @app.post("/api/translate", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+    async def translate(request: Request, image: Annotated[UploadFile, File()], model: Annotated[str, Form()],
+                        net: Annotated[str | None, Form()] = None) -> Response:
+        """The PNG `translate convert` writes for this file with this export and net."""
+        worker = workers.get(model)
+        if worker is None:
+            raise HTTPException(404, f"unknown model {model!r}; served: {', '.join(workers)}")
+        if net is None and len(worker.models) > 1:
+            raise HTTPException(400, f"model {model!r} has generators {', '.join(worker.models)}: choose one (net)")
+        net = net or next(iter(worker.models))
+        if net not in worker.models:
+            raise HTTPException(404, f"model {model!r} has no generator {net!r}; it has {', '.join(worker.models)}")
+        data = await image.read(limits.max_bytes + 1)
+        if len(data) > limits.max_bytes:
+            raise HTTPException(413, f"upload too large: the limit is {limits.max_bytes / 2**20:.1f} MiB per file")
+        worker.check_room()
+        spec = worker.models[net]
+        pixels, alpha = await run_in_threadpool(decode_upload, data, spec.in_channels, limits.max_pixels)
+        output = await wait_for_output(worker.submit(net, pixels), request, limits.timeout)
+        if output is None:  # the caller left (the page aborts a drawing's request when a newer one supersedes it)
+            return Response(status_code=499)
+        carry_alpha = 4 not in (spec.in_channels, spec.out_channels)  # as translate convert
+        png = await run_in_threadpool(encode_png, output, alpha if carry_alpha else None)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    return app
+
+
+async def wait_for_output(future: Future, request: Request, timeout: float) -> np.ndarray | None:
+    """The worker's output, or None when the caller closed the connection. Giving up (caller gone, timeout)
+    cancels the job, which the worker then skips unless it has already started."""
+    waiting = asyncio.wrap_future(future)
+    deadline = time.monotonic() + timeout
+    while not waiting.done():
+        await asyncio.wait([waiting], timeout=max(0.0, min(POLL_S, deadline - time.monotonic())))
+        if waiting.done():
+            break
+        gone = await request.is_disconnected()
+        if gone or time.monotonic() >= deadline:
+            future.cancel()
+            waiting.add_done_callback(lambda f: f.cancelled() or f.exception())  # a late error is not "unretrieved"
+            if gone:
+                return None
+            raise HTTPException(504, f"translation took longer than {timeout:g} s; try a smaller image or later")
+    try:
+        return waiting.result()
+    except asyncio.CancelledError:
+        raise HTTPException(503, "the server is shutting down") from None
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise HTTPException(500, f"translation failed: {type(error).__name__}: {first}") from error

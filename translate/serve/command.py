@@ -1,0 +1,64 @@
+"""`translate serve EXPORT [EXPORT ...]`: the studio page and its HTTP API from one process, offline.
+
+Binds 127.0.0.1 unless --host says otherwise: the API runs models for whoever can reach it. On SIGINT or SIGTERM
+uvicorn stops accepting connections, lets the requests in flight finish (up to the timeout), then the workers stop.
+FastAPI and uvicorn are imported only here, in run(), so the other commands work without the serve extra.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from translate.inference import PRECISIONS
+
+INSTALL_HINT = "the studio needs the serve extra: pip install 'i2i-translate[serve]'"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("exports", nargs="+", type=Path, help="export folders of `translate train` (each G_* net "
+                        "becomes a model/direction on the page)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 opens it to the network")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--device", default="auto", help="auto (the GPU if there is one), cpu, cuda, cuda:1 ...")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16/fp16 run under autocast")
+    parser.add_argument("--tile", type=int, default=512, help="images larger than this go through overlapping "
+                        "tiles, as `translate convert --tile`; 0 turns tiling off")
+    parser.add_argument("--overlap", type=int, default=32, help="overlap between tiles, as convert's")
+    parser.add_argument("--max-upload-mb", type=float, default=20, help="largest accepted file, MiB (else 413)")
+    parser.add_argument("--max-megapixels", type=float, default=40, help="largest accepted image by its header, "
+                        "before decoding (else 413)")
+    parser.add_argument("--queue-size", type=int, default=16, help="requests waiting per export before 503")
+    parser.add_argument("--max-batch", type=int, default=8, help="same-size requests run in one forward pass")
+    parser.add_argument("--timeout", type=float, default=60, help="seconds a request may wait and run (else 504)")
+
+
+def pick_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {requested}: no CUDA device is available here")
+    return torch.device(requested)
+
+
+def run(args) -> int:
+    try:
+        import uvicorn
+
+        from translate.serve.app import Limits, create_app
+    except ImportError as error:
+        print(f"translate serve: error: {INSTALL_HINT} ({error})", file=sys.stderr)
+        return 2
+    from translate.serve.worker import load_workers
+
+    workers = load_workers(args.exports, pick_device(args.device), precision=args.precision,
+                           tile=args.tile or None, overlap=args.overlap, queue_size=args.queue_size,
+                           max_batch=args.max_batch)
+    limits = Limits(int(args.max_upload_mb * 2**20), int(args.max_megapixels * 1e6), args.timeout)
+    config = uvicorn.Config(create_app(workers, limits), host=args.host, port=args.port,
+                            timeout_graceful_shutdown=int(args.timeout) + 5)
+    print(f"studio: http://{args.host}:{args.port}/ ({', '.join(workers)})", flush=True)
+    uvicorn.Server(config).run()
+    return 0

@@ -1,0 +1,262 @@
+// The studio page's behaviour, in plain JavaScript with no build step and nothing loaded from elsewhere.
+// Drawings are sent 300 ms after the last change; a newer drawing aborts the request of an older one instead of
+// queueing behind it, so the server only ever works for what is on the canvas now. Photos go one at a time, so a
+// dropped folder does not fill the server's queue; a 503 is retried after the Retry-After it names.
+"use strict";
+
+const DEBOUNCE_MS = 300;
+const BASE_SIZE = 256; // stroke widths are given for a 256 px canvas and scale with the model's size
+const $ = (id) => document.getElementById(id);
+const studio = {
+  models: [], model: null, net: null, tool: "pen", strokes: [], stroke: null,
+  timer: null, controller: null, photos: Promise.resolve(), outputUrl: null,
+};
+
+function setStatus(text, isError = false) {
+  $("status").textContent = text;
+  $("status").classList.toggle("error", isError);
+}
+
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    return typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+  } catch {
+    return `${response.status} ${response.statusText}`;
+  }
+}
+
+// POST one image; resolves to a PNG blob, or throws an Error carrying the server's message.
+async function translateBlob(blob, filename, model, net, signal) {
+  const form = new FormData();
+  form.append("image", blob, filename);
+  form.append("model", model);
+  form.append("net", net);
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch("/api/translate", { method: "POST", body: form, signal });
+    if (response.ok) return response.blob();
+    const retryAfter = Number(response.headers.get("Retry-After"));
+    if (response.status === 503 && retryAfter && attempt < 3) {
+      await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000));
+      continue;
+    }
+    throw new Error(await errorText(response));
+  }
+}
+
+// ---- model and direction picker, model card ----
+
+async function loadModels() {
+  const response = await fetch("/api/models");
+  if (!response.ok) throw new Error(await errorText(response));
+  studio.models = (await response.json()).models;
+  $("model").replaceChildren(...studio.models.map((m) => new Option(m.name, m.name)));
+  selectModel(studio.models[0].name);
+}
+
+function selectModel(name) {
+  studio.model = studio.models.find((m) => m.name === name);
+  $("net").replaceChildren(...studio.model.nets.map((n) => new Option(`${n.direction} (${n.name})`, n.name)));
+  selectNet(studio.model.nets[0].name);
+  showCard();
+  resizeCanvas(studio.model.size);
+}
+
+function selectNet(name) {
+  studio.net = name;
+  showCard();
+  scheduleDrawing();
+}
+
+function showCard() {
+  const { card } = studio.model;
+  const net = studio.model.nets.find((n) => n.name === studio.net);
+  const entries = [
+    ["model", card.model], ["export", studio.model.name],
+    ["generator", `${net.arch}, ${net.in_channels} -> ${net.out_channels} channels`],
+    ["mode", net.inference_mode], ["size multiple", net.size_multiple],
+    ["steps", card.steps ?? "?"], ["data", card.data_root || "?"], ["input", card.input],
+  ];
+  if (card.scores) entries.push(["scores", Object.entries(card.scores).map(([k, v]) => `${k} ${v}`).join(", ")]);
+  const list = document.createElement("dl");
+  for (const [key, value] of entries) {
+    const item = document.createElement("div");
+    const dt = document.createElement("dt");
+    const dd = document.createElement("dd");
+    dt.textContent = key;
+    dd.textContent = String(value);
+    item.append(dt, dd);
+    list.append(item);
+  }
+  $("card").replaceChildren(list);
+  $("draw-hint").textContent = card.input === "sketch or label map"
+    ? "This model translates sketches or label maps: draw one."
+    : "This model expects photos; you can draw on it anyway.";
+}
+
+// ---- drawing ----
+
+const canvas = $("canvas");
+const ctx = canvas.getContext("2d");
+
+function resizeCanvas(size) {
+  canvas.width = canvas.height = size;
+  document.documentElement.style.setProperty("--size", `${Math.min(size, 512)}px`);
+  redraw();
+}
+
+function paintStroke(stroke) {
+  const scale = canvas.width / BASE_SIZE;
+  ctx.strokeStyle = ctx.fillStyle = stroke.tool === "eraser" ? "#ffffff" : stroke.color;
+  ctx.lineWidth = stroke.width * scale;
+  ctx.lineCap = ctx.lineJoin = "round";
+  const points = stroke.points.map(([x, y]) => [x * canvas.width, y * canvas.height]);
+  ctx.beginPath();
+  ctx.moveTo(...points[0]);
+  for (const point of points.slice(1)) ctx.lineTo(...point);
+  if (points.length === 1) ctx.arc(...points[0], ctx.lineWidth / 2, 0, 2 * Math.PI);
+  points.length === 1 ? ctx.fill() : ctx.stroke();
+}
+
+function redraw() {
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  studio.strokes.forEach(paintStroke);
+}
+
+function pointOf(event) {
+  const box = canvas.getBoundingClientRect();
+  return [(event.clientX - box.left) / box.width, (event.clientY - box.top) / box.height];
+}
+
+canvas.addEventListener("pointerdown", (event) => {
+  canvas.setPointerCapture(event.pointerId);
+  const width = Number($("width").value);
+  studio.stroke = { tool: studio.tool, color: $("color").value, width, points: [pointOf(event)] };
+  studio.strokes.push(studio.stroke);
+  paintStroke(studio.stroke);
+  scheduleDrawing();
+});
+canvas.addEventListener("pointermove", (event) => {
+  if (!studio.stroke) return;
+  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+  studio.stroke.points.push(...(events.length ? events : [event]).map(pointOf));
+  redraw();
+  scheduleDrawing();
+});
+for (const type of ["pointerup", "pointercancel"]) {
+  canvas.addEventListener(type, () => { studio.stroke = null; });
+}
+
+function scheduleDrawing() {
+  clearTimeout(studio.timer);
+  if (studio.model) studio.timer = setTimeout(sendDrawing, DEBOUNCE_MS);
+}
+
+async function sendDrawing() {
+  studio.controller?.abort(); // the older drawing's answer is of no use any more
+  const controller = (studio.controller = new AbortController());
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+  try {
+    setStatus("translating the drawing…");
+    const png = await translateBlob(blob, "drawing.png", studio.model.name, studio.net, controller.signal);
+    if (controller.signal.aborted) return;
+    const output = $("output");
+    if (studio.outputUrl) URL.revokeObjectURL(studio.outputUrl);
+    studio.outputUrl = URL.createObjectURL(png);
+    output.onload = () => {
+      output.dataset.version = String(Number(output.dataset.version) + 1);
+      setStatus("");
+    };
+    output.src = studio.outputUrl;
+  } catch (error) {
+    if (error.name !== "AbortError") setStatus(error.message, true);
+  }
+}
+
+function setTool(tool) {
+  studio.tool = tool;
+  $("pen").setAttribute("aria-pressed", String(tool === "pen"));
+  $("eraser").setAttribute("aria-pressed", String(tool === "eraser"));
+}
+
+$("pen").addEventListener("click", () => setTool("pen"));
+$("eraser").addEventListener("click", () => setTool("eraser"));
+$("undo").addEventListener("click", () => { studio.strokes.pop(); redraw(); scheduleDrawing(); });
+$("clear").addEventListener("click", () => { studio.strokes = []; redraw(); scheduleDrawing(); });
+$("model").addEventListener("change", (event) => selectModel(event.target.value));
+$("net").addEventListener("change", (event) => selectNet(event.target.value));
+
+// ---- photos ----
+
+function addPhoto(file) {
+  const result = document.createElement("div");
+  result.className = "result";
+  const name = document.createElement("div");
+  name.className = "name";
+  name.textContent = `${file.name} — ${studio.model.name} ${studio.net}`;
+  const message = document.createElement("div");
+  message.className = "message";
+  message.textContent = "waiting…";
+  result.append(name, message);
+  $("results").prepend(result);
+  const model = studio.model.name, net = studio.net; // the choice made when the file was dropped
+  studio.photos = studio.photos.then(async () => {
+    message.textContent = "translating…";
+    try {
+      showComparison(result, file, await translateBlob(file, file.name, model, net), net);
+      message.remove();
+    } catch (error) {
+      message.textContent = error.message;
+      message.classList.add("error");
+    }
+  });
+}
+
+function showComparison(result, file, png, net) {
+  const compare = document.createElement("div");
+  compare.className = "compare";
+  const before = new Image();
+  before.className = "before";
+  before.alt = `${file.name} (before)`;
+  before.src = URL.createObjectURL(file);
+  const after = new Image();
+  after.className = "after";
+  after.alt = `${file.name} translated (after)`;
+  const url = URL.createObjectURL(png);
+  after.src = url;
+  const slider = document.createElement("input");
+  slider.type = "range";
+  slider.min = "0";
+  slider.max = "100";
+  slider.value = "50";
+  slider.setAttribute("aria-label", "before / after");
+  slider.addEventListener("input", () => compare.style.setProperty("--split", `${slider.value}%`));
+  compare.append(before, after, slider);
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  const download = document.createElement("a");
+  download.href = url;
+  download.download = `${file.name.replace(/\.[^.]+$/, "")}_${net}.png`;
+  download.textContent = "Download";
+  const legend = document.createElement("span");
+  legend.textContent = "left: before, right: after";
+  actions.append(download, legend);
+  result.append(compare, actions);
+}
+
+const drop = $("drop");
+drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  drop.classList.remove("over");
+  [...event.dataTransfer.files].forEach(addPhoto);
+});
+$("files").addEventListener("change", (event) => {
+  [...event.target.files].forEach(addPhoto);
+  event.target.value = "";
+});
+
+redraw();
+loadModels().catch((error) => setStatus(`cannot list the models: ${error.message}`, true));

@@ -1,0 +1,68 @@
+"""An uploaded file checked and decoded as `translate convert` decodes a file, and its output encoded as convert's.
+
+The size is read from the header before any pixel is decoded: a 100 kB PNG can claim 10^10 pixels. Only the
+formats convert reads are opened (Pillow would otherwise try every plugin it has, EPS through Ghostscript among
+them). Decoding itself is translate.convert.io.decode, which reads a path: the bytes go to a file in a private
+temporary folder for that call and are deleted right after; nothing uploaded is kept.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from translate.convert.io import decode, output_image
+from translate.data.images import ImageReadError
+
+# translate.data.images.IMAGE_EXTENSIONS as Pillow format names (PPM covers .pgm; JPEG covers phones' MPO).
+FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "PPM")
+
+
+class UploadError(Exception):
+    """A request the server refuses: `status` is the HTTP code, the message says what is wrong with the file."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def check_header(data: bytes, max_pixels: int) -> tuple[int, int]:
+    """(width, height) from the header; UploadError 415 for a non-image, 400 for a broken header, 413 if too big."""
+    if not data:
+        raise UploadError(400, "the uploaded file is empty (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as img:
+            width, height = img.size
+    except Image.DecompressionBombError as error:
+        raise UploadError(413, f"image too large: {error}") from error
+    except Image.UnidentifiedImageError as error:
+        raise UploadError(415, f"not an image: the file is none of {', '.join(FORMATS)}") from error
+    except Exception as error:  # Pillow reports a damaged header as OSError, SyntaxError, struct.error...
+        raise UploadError(400, f"corrupt image: cannot read its header ({type(error).__name__}: {error})") from error
+    if width * height > max_pixels:
+        raise UploadError(413, f"image too large: {width}x{height} is {width * height / 1e6:.1f} megapixels, the "
+                               f"limit is {max_pixels / 1e6:g}")
+    return width, height
+
+
+def decode_upload(data: bytes, channels: int, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """HxWxC uint8 with C = `channels`, plus the alpha if the image has one: exactly what convert feeds the net."""
+    check_header(data, max_pixels)
+    with tempfile.TemporaryDirectory(prefix="translate-serve-") as folder:
+        path = Path(folder) / "upload"
+        path.write_bytes(data)
+        try:
+            return decode(path, channels)
+        except ImageReadError as error:
+            raise UploadError(400, f"corrupt image: {error.reason}") from error
+
+
+def encode_png(output: np.ndarray, alpha: np.ndarray | None) -> bytes:
+    """The PNG convert would write for this output (same image, same zlib level 1)."""
+    buffer = io.BytesIO()
+    output_image(output, alpha).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
