@@ -5,6 +5,8 @@
   python datasets/prepare.py facades --root datasets/facades           # download (resumable), extract, check counts
   python datasets/prepare.py horse2zebra --root DIR --from h2z.zip     # ingest a local copy (zip, tar or folder)
   python datasets/prepare.py edges --photos DIR --out DIR [--method canny|xdog]
+  python datasets/prepare.py edges --photos AB_DIR --pairs --method xdog --thickness 3 --val-fraction 1 --out DIR
+                                                                       # "(b)" sketches of the photos of a paired set
 
 Every subcommand is one row of SUBCOMMANDS (help, add_arguments, run); a new data source is a new row.
 """
@@ -24,9 +26,11 @@ sys.path[1:1] = [str(HERE), str(HERE.parent)]  # the prepare_* modules beside th
 
 from prepare_catalog import SOURCES, DatasetSource, count_differences  # noqa: E402
 from prepare_digits import COMMANDS as DIGIT_COMMANDS  # noqa: E402
-from prepare_edges import FITS, METHODS, make_edges_dataset  # noqa: E402
+from prepare_edges import FITS, make_edges_dataset  # noqa: E402
 from prepare_fetch import download  # noqa: E402
 from prepare_ingest import ingest  # noqa: E402
+
+from translate.data.sketch import METHODS  # noqa: E402
 
 log = logging.getLogger("prepare")
 
@@ -80,7 +84,10 @@ def add_edges_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--low", type=float, default=0.1, help="canny low threshold (default 0.1)")
     parser.add_argument("--high", type=float, default=0.2, help="canny high threshold (default 0.2)")
     parser.add_argument("--thickness", type=int, default=1, help="stroke width in pixels (default 1)")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="share of photos for OUT/val (default 0.1)")
+    parser.add_argument("--pairs", action="store_true", help="PHOTOS holds aligned A|B files: sketch their photo "
+                                                             "halves (B), e.g. for (b) sketches of an evaluation set")
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="share of photos for OUT/val (default 0.1; "
+                                                                        "1: all, an evaluation set)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--format", choices=("jpg", "png"), default="jpg")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -91,7 +98,7 @@ def run_edges(args: argparse.Namespace) -> int:
     counts = make_edges_dataset(args.photos, args.out, method=args.method, size=args.size, fit=args.fit,
                                 val_fraction=args.val_fraction, seed=args.seed, batch_size=args.batch_size,
                                 device=args.device, ext=f".{args.format}", sigma=args.sigma, low=args.low,
-                                high=args.high, thickness=args.thickness)
+                                high=args.high, thickness=args.thickness, pairs=args.pairs)
     print(f"edges: train {counts['train']}, val {counts['val']} pairs (edges | photo) in {args.out}")
     return 0
 

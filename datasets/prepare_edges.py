@@ -4,9 +4,12 @@ canny (default): Canny on the Gaussian-smoothed luminance (sigma 2 px at 256 px 
 most texture), non-maximum suppression for one-pixel strokes, hysteresis (weak edges kept only where connected to
 strong ones), drawn black on white like the HED sketches of edges2handbags. `thickness` > 1 dilates the strokes.
 xdog: eXtended Difference of Gaussians (Winnemoeller et al., Computers & Graphics 2012), a softer pencil look.
+The edge makers live in translate/data/sketch.py, which the training-time sketch augmentation shares.
 
 Each photo is resized (shorter side to `size`, centre crop; or longer side, padded with white) and written as
 OUT/train/NAME.jpg or OUT/val/NAME.jpg, edges on the left (A) and photo on the right (B): train with AtoB.
+`pairs=True` takes the photos from the right halves (B) of aligned A|B files, e.g. to score a model on sketches of
+another method, "(b)" (xdog, thickness 3), beside the dataset's own edges "(a)": same names, same photos.
 """
 
 from __future__ import annotations
@@ -19,59 +22,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from translate.data.sketch import edge_sketch as sketch  # the one implementation, shared with training
+
 log = logging.getLogger("prepare")
-METHODS = ("canny", "xdog")
 FITS = ("crop", "pad")
 
 
-def sketch(photos: torch.Tensor, method: str = "canny", sigma: float = 2.0, low: float = 0.1, high: float = 0.2,
-           thickness: int = 1) -> torch.Tensor:
-    """(B, 3, H, W) photos in [0, 1] -> (B, 1, H, W) sketches in [0, 1]: white paper (1), dark strokes (0)."""
-    import kornia
+def read_photo(path: Path, pairs: bool = False) -> torch.Tensor:
+    """(3, H, W) in [0, 1]: the file, or the right half (B) of an aligned A|B file as PairedDataset splits it."""
+    from translate.data.images import load_image
 
-    gray = kornia.color.rgb_to_grayscale(photos)
-    if method == "canny":
-        if not 0 < low <= high:
-            raise ValueError(f"canny thresholds need 0 < low <= high, got low={low}, high={high}")
-        size = 2 * int(round(2 * sigma)) + 1
-        _, edges = kornia.filters.canny(gray, low_threshold=low, high_threshold=high, kernel_size=size,
-                                        sigma=(sigma, sigma), hysteresis=False)
-        strokes = hysteresis(edges >= 1, edges > 0).to(photos.dtype)
-    elif method == "xdog":
-        strokes = 1 - xdog(gray, sigma=sigma / 2)
-    else:
-        raise ValueError(f"unknown edge method {method!r}; valid: {', '.join(METHODS)}")
-    if thickness > 1:
-        strokes = F.max_pool2d(strokes, thickness, stride=1, padding=thickness // 2)[..., :gray.shape[-2],
-                                                                                    :gray.shape[-1]]
-    return 1 - strokes
-
-
-def hysteresis(strong: torch.Tensor, weak: torch.Tensor) -> torch.Tensor:
-    """Weak edge pixels 8-connected to a strong one (Canny 1986), by repeated 3x3 dilation inside `weak`.
-
-    kornia's own hysteresis does the same with eight convolutions per step; max-pooling is about ten times faster.
-    """
-    edges = strong & weak
-    while True:
-        grown = F.max_pool2d(edges.float(), 3, stride=1, padding=1).bool() & weak
-        if torch.equal(grown, edges):
-            return edges
-        edges = grown
-
-
-def xdog(gray: torch.Tensor, sigma: float = 1.0, k: float = 1.6, tau: float = 0.98, eps: float = 0.0,
-         phi: float = 200.0) -> torch.Tensor:
-    """XDoG tone map in [0, 1] (1 = white): D = G_sigma - tau G_{k sigma}; 1 where D >= eps, else
-    1 + tanh(phi (D - eps))."""
-    import kornia
-
-    def blur(s: float) -> torch.Tensor:
-        size = 2 * int(round(3 * s)) + 1
-        return kornia.filters.gaussian_blur2d(gray, (size, size), (s, s))
-
-    d = blur(sigma) - tau * blur(k * sigma)
-    return torch.where(d >= eps, torch.ones_like(d), 1 + torch.tanh(phi * (d - eps)))
+    photo = torch.from_numpy(load_image(path, 3).copy()).permute(2, 0, 1).float() / 255
+    if pairs:
+        half = photo.shape[-1] // 2
+        if half < 1:
+            raise ValueError(f"{path}: {photo.shape[-1]} px wide, not an aligned A|B pair")
+        photo = photo[..., half:2 * half]
+    return photo
 
 
 def fit_square(photo: torch.Tensor, size: int, fit: str = "crop") -> torch.Tensor:
@@ -95,9 +62,9 @@ def fit_square(photo: torch.Tensor, size: int, fit: str = "crop") -> torch.Tenso
 
 def split_names(files: list[Path], folder: Path, val_fraction: float, seed: int) -> list[tuple[Path, str, str]]:
     """(file, output name, split) for every photo; names flatten subfolders (a/b.jpg -> a_b), the split is a
-    seeded random choice of round(n * val_fraction) files for val."""
-    if not 0 <= val_fraction < 1:
-        raise ValueError(f"val fraction must be in [0, 1), got {val_fraction}")
+    seeded random choice of round(n * val_fraction) files for val (1: all of them, an evaluation set)."""
+    if not 0 <= val_fraction <= 1:
+        raise ValueError(f"val fraction must be in [0, 1], got {val_fraction}")
     names = [f.relative_to(folder).with_suffix("").as_posix().replace("/", "_") for f in files]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
@@ -110,13 +77,14 @@ def split_names(files: list[Path], folder: Path, val_fraction: float, seed: int)
 
 def make_edges_dataset(photos: str | os.PathLike, out: str | os.PathLike, method: str = "canny", size: int = 256,
                        fit: str = "crop", val_fraction: float = 0.1, seed: int = 0, batch_size: int = 16,
-                       device: str = "cpu", ext: str = ".jpg", progress: bool = True, **sketch_kw) -> dict[str, int]:
-    """Write OUT/{train,val}/NAME{ext} = edges | photo; returns the count per split."""
+                       device: str = "cpu", ext: str = ".jpg", progress: bool = True, pairs: bool = False,
+                       **sketch_kw) -> dict[str, int]:
+    """Write OUT/{train,val}/NAME{ext} = edges | photo, the photo being each file's right half if `pairs`; returns
+    the count per split."""
     from PIL import Image
     from tqdm import tqdm
 
     from translate.data.folders import list_images
-    from translate.data.images import load_image
 
     photos, out = Path(photos), Path(out)
     for split in ("train", "val"):
@@ -126,10 +94,9 @@ def make_edges_dataset(photos: str | os.PathLike, out: str | os.PathLike, method
     counts = {"train": 0, "val": 0}
     for start in tqdm(range(0, len(jobs), batch_size), desc="edges", unit="batch", disable=not progress):
         chunk = jobs[start:start + batch_size]
-        batch = torch.stack([fit_square(torch.from_numpy(load_image(f, 3).copy()).permute(2, 0, 1).float() / 255,
-                                        size, fit) for f, _, _ in chunk]).to(device)
-        pairs = torch.cat([sketch(batch, method, **sketch_kw).expand(-1, 3, -1, -1), batch], dim=-1)
-        pixels = (pairs * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        batch = torch.stack([fit_square(read_photo(f, pairs), size, fit) for f, _, _ in chunk]).to(device)
+        ab = torch.cat([sketch(batch, method, **sketch_kw).expand(-1, 3, -1, -1), batch], dim=-1)
+        pixels = (ab * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         for (_, name, split), arr in zip(chunk, pixels):
             (out / split).mkdir(parents=True, exist_ok=True)
             Image.fromarray(arr).save(out / split / f"{name}{ext}", quality=95)

@@ -35,6 +35,9 @@ class DataConfig:
     crop_size: int = 256
     preprocess: str = "resize_and_crop"  # resize_and_crop | crop | scale_width_and_crop | none
     flip: bool = True
+    # pix2pix training only: make the input edge map look drawn, e.g. "width,dropout,wobble,remake" or "all";
+    # "" = off (the paper). Ops and their strengths: translate/data/sketch.py
+    sketch_augment: str = ""
     batch_size: int = 1
     num_workers: int = 4
 
@@ -131,7 +134,8 @@ AT_LEAST = {"train.max_steps": 1, "train.max_minutes": 0, "train.decay_steps": 0
             "train.sample_every": 1, "train.checkpoint_every": 1, "train.keep_checkpoints": 0, "data.batch_size": 1,
             "data.num_workers": 0, "data.load_size": 1, "data.crop_size": 1, "eval.every": 0, "eval.max_images": 1,
             "eval.batch_size": 1, "model.ngf": 1, "model.ndf": 1, "model.n_layers_d": 1, "model.pool_size": 0,
-            "model.num_classes": 1, "model.embedding_dim": 1, "model.image_size": 1, "model.num_patches": 1}
+            "model.num_classes": 1, "model.embedding_dim": 1, "model.image_size": 1, "model.num_patches": 1,
+            "model.freeze_encoder_steps": 0}
 POSITIVE = ("model.lr", "model.nce_t")
 CHOICES = {"train.mixed_precision": ("no", "fp16", "bf16"), "data.direction": ("AtoB", "BtoA")}
 
@@ -154,6 +158,19 @@ def check_ranges(config: Config) -> None:
     for key, options in CHOICES.items():
         if value(key) not in options:
             raise ConfigError(f"{key} must be one of {', '.join(options)}, got {value(key)!r}")
+    _check_sketch_augment(config)
+
+
+def _check_sketch_augment(config: Config) -> None:
+    from translate.data.sketch import parse_ops
+
+    try:
+        ops = parse_ops(config.data.sketch_augment)
+    except ValueError as err:
+        raise ConfigError(f"data.sketch_augment: {err}") from None
+    if ops and config.model.name != "pix2pix":
+        raise ConfigError(f"data.sketch_augment applies to pix2pix's paired edges only, not {config.model.name}; "
+                          f"leave it empty")
 
 
 def save(config: Config, path: str | Path) -> None:

@@ -16,7 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from translate.backbones import DTNGenerator, EncoderClassifier, build_generator
+from translate.backbones import PRETRAINED_GENERATORS, DTNGenerator, EncoderClassifier, build_generator
 from translate.inference.translator import prepare_for_inference
 
 EXPORT_FORMAT = 1
@@ -91,7 +91,9 @@ def generator_from_spec(export_dir: str | Path, net: str, spec: dict, device: st
     if spec["arch"] == "dtn":  # DTN's G = g(f(x)), translate/backbones/digit_nets.py
         module = DTNGenerator(spec["in_channels"], spec["out_channels"], **spec["kwargs"])
     else:
-        module = build_generator(spec["arch"], spec["in_channels"], spec["out_channels"], **spec["kwargs"])
+        # The weights file holds the trained encoder too, so a pretrained one is not read from its package.
+        rebuild = {"pretrained": False} if spec["arch"] in PRETRAINED_GENERATORS else {}
+        module = build_generator(spec["arch"], spec["in_channels"], spec["out_channels"], **spec["kwargs"], **rebuild)
     module.load_state_dict(read_weights(Path(export_dir) / f"{net}.safetensors"))
     module.train((mode or spec["inference_mode"]) == "train")
     return module.to(device)

@@ -4,7 +4,14 @@ import pytest
 import torch
 from torch import nn
 
-from translate.backbones import GENERATORS, ResnetGenerator, UnetGenerator, UnetSkipConnectionBlock, build_generator
+from translate.backbones import (
+    GENERATORS,
+    PretrainedUnet,
+    ResnetGenerator,
+    UnetGenerator,
+    UnetSkipConnectionBlock,
+    build_generator,
+)
 
 from .reference_arch import RefResnetGenerator, RefUnetGenerator, ref_norm_layer
 
@@ -38,7 +45,8 @@ def test_default_norms_and_size_multiples():
     assert isinstance(ResnetGenerator(3, 3, ngf=4).model[2], nn.InstanceNorm2d)
     assert isinstance(UnetGenerator(3, 3, ngf=4).model.model[1].model[2], nn.BatchNorm2d)
     sizes = {name: ctor(3, 3, ngf=4).size_multiple for name, ctor in GENERATORS.items()}
-    assert sizes == {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_256": 256, "unet_128": 128}
+    assert sizes == {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_256": 256, "unet_128": 128, "unet_lite1": 32,
+                     "unet_lite2": 32}
 
 
 # --- identity key mapping: reference state dicts load unchanged -------------------------------
@@ -173,7 +181,8 @@ def test_channels_last(tiny):
 @pytest.mark.parametrize("name", sorted(GENERATORS))
 def test_norm_none(name):
     net = build_generator(name, ngf=4, norm="none")
-    convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    trained_here = net.decoder if isinstance(net, PretrainedUnet) else net  # a pretrained encoder keeps its layout
+    convs = [m for m in trained_here.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     assert all(m.bias is not None for m in convs)
     assert not any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) for m in net.modules())
     side = input_side(net)

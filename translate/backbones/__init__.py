@@ -13,6 +13,7 @@ from .discriminators import (
 from .encoders import ENCODERS, build_encoder, encoder_normalization, freeze
 from .generators import (
     GENERATORS,
+    PRETRAINED_GENERATORS,
     ResnetBlock,
     ResnetGenerator,
     UnetGenerator,
@@ -20,6 +21,7 @@ from .generators import (
     build_generator,
 )
 from .layers import GradientReversal, MinibatchStd, init_weights, norm_layer, uses_bias
+from .pretrained_unet import PretrainedUnet
 from .projected import ProjectedDiscriminator
 
 __all__ = [
@@ -33,7 +35,9 @@ __all__ = [
     "GradientReversal",
     "MinibatchStd",
     "NLayerDiscriminator",
+    "PRETRAINED_GENERATORS",
     "PixelDiscriminator",
+    "PretrainedUnet",
     "ProjectedDiscriminator",
     "ResnetBlock",
     "ResnetGenerator",

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .layers import INIT_TYPES, init_weights, norm_layer, uses_bias
+from .pretrained_unet import PretrainedUnet
 
 PADDINGS = ("reflect", "replicate", "zero")
 
@@ -204,11 +205,17 @@ def encoder_features(generator: ResnetGenerator, x: torch.Tensor, layers: Sequen
     return features
 
 
+# Encoder weights from an installed package (pretrained_unet.py); an export rebuilds them with pretrained=False.
+PRETRAINED_GENERATORS = {
+    "unet_lite1": functools.partial(PretrainedUnet, encoder="efficientnet_lite1"),
+    "unet_lite2": functools.partial(PretrainedUnet, encoder="efficientnet_lite2"),
+}
 GENERATORS = {
     "resnet_9blocks": functools.partial(ResnetGenerator, n_blocks=9),
     "resnet_6blocks": functools.partial(ResnetGenerator, n_blocks=6),
     "unet_256": functools.partial(UnetGenerator, num_downs=8),
     "unet_128": functools.partial(UnetGenerator, num_downs=7),
+    **PRETRAINED_GENERATORS,
 }
 
 
@@ -221,10 +228,11 @@ def build_generator(
     **kw,
 ) -> nn.Module:
     """Construct a registered generator (kwargs such as ngf, norm, dropout pass through) and
-    initialise its weights."""
+    initialise its weights; a pretrained encoder keeps its weights, only the decoder is initialised."""
     if name not in GENERATORS:
         raise ValueError(f"unknown generator {name!r}; valid: {', '.join(GENERATORS)}")
     if init_type not in INIT_TYPES:
         raise ValueError(f"unknown init type {init_type!r}; valid: {', '.join(INIT_TYPES)}")
     net = GENERATORS[name](in_channels, out_channels, **kw)
-    return init_weights(net, init_type, init_gain)
+    init_weights(net.decoder if isinstance(net, PretrainedUnet) else net, init_type, init_gain)
+    return net

@@ -1,8 +1,9 @@
 """Paired (pix2pix), unpaired (CycleGAN) and single-folder datasets, indexed by sampler keys.
 
-`dataset[(index, seed)]` depends on nothing but the key: crops, flips and the random B of an unpaired sample are
-all drawn from `seed`, so a sample is the same in any worker, process or resumed run. `dataset[index]` is
-`dataset[(index, 0)]`. Every item is a dict of CxHxW float tensors in [-1, 1] plus the source paths as strings.
+`dataset[(index, seed)]` depends on nothing but the key: crops, flips, a paired sample's sketch augmentation and the
+random B of an unpaired sample are all drawn from `seed`, so a sample is the same in any worker, process or resumed
+run. `dataset[index]` is `dataset[(index, 0)]`. Every item is a dict of CxHxW float tensors in [-1, 1] plus the
+source paths as strings.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from torch.utils.data import Dataset
 from translate.data.folders import detect_layout, list_images, match_pairs
 from translate.data.images import CHANNEL_MODES, ImageReadError, convert_channels, load_image, read_image
 from translate.data.sampler import checked_key, derive_seed
+from translate.data.sketch import SketchAugment
 from translate.data.transforms import ImageTransform, build_transform
 
 DIRECTIONS = ("AtoB", "BtoA")
 # streams derived from a key's seed, one per independent random use
-_PAIR, _CHOICE_B, _CROP_A, _CROP_B = 0, 1, 2, 3
+_PAIR, _CHOICE_B, _CROP_A, _CROP_B, _SKETCH = 0, 1, 2, 3, 4
 
 
 def _check(channels_a: int, channels_b: int, direction: str) -> None:
@@ -39,14 +41,19 @@ class PairedDataset(Dataset):
     last column so both halves have one size). A and B get the identical resize/crop/flip. direction="BtoA" swaps
     the sides, so "A" is always the model input. channels_a/channels_b are the channel counts of the returned "A"
     (model input) and "B" (target), whatever the direction, as the reference's input_nc/output_nc.
+    sketch_augment names translate.data.sketch ops ("" = none) that make the returned "A", an edge map, look drawn;
+    they run after the crop and flip, when training only: evaluation always sees the dataset's own A.
     Returns {"A", "B", "A_path", "B_path"} (both paths are the AB file for the aligned layout).
     """
 
     def __init__(self, root: str | os.PathLike, phase: str = "train", channels_a: int = 3, channels_b: int = 3,
                  direction: str = "AtoB", load_size: int = 286, crop_size: int = 256,
-                 preprocess: str = "resize_and_crop", flip: bool = True, train: bool = True):
+                 preprocess: str = "resize_and_crop", flip: bool = True, train: bool = True,
+                 sketch_augment: str = ""):
         _check(channels_a, channels_b, direction)
         root = Path(root)
+        sketch = SketchAugment(sketch_augment)  # names checked even when not training
+        self.sketch = sketch if train and sketch.ops else None
         self.layout = detect_layout(root, phase)
         if self.layout == "aligned":
             self.pairs = [(p, p) for p in list_images(root / phase)]
@@ -73,6 +80,8 @@ class PairedDataset(Dataset):
             tensor_a, tensor_b = self.transform.pair(a, b, derive_seed(seed, _PAIR))
         except ValueError as err:
             raise ValueError(f"pair {path_a} / {path_b}: {err}") from err
+        if self.sketch is not None:
+            tensor_a = self.sketch(tensor_a, tensor_b, derive_seed(seed, _SKETCH))
         return {"A": tensor_a, "B": tensor_b, "A_path": str(path_a), "B_path": str(path_b)}
 
     def _load(self, path_a: Path, path_b: Path) -> tuple[np.ndarray, np.ndarray]:

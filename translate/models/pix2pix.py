@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from translate import losses
-from translate.backbones import build_discriminator, build_generator
+from translate.backbones import PRETRAINED_GENERATORS, build_discriminator, build_generator
 from translate.data import PairedDataset
 from translate.models import adversarial
 from translate.models.adversarial import GanOptions, discriminator_kwargs
@@ -28,6 +28,8 @@ class Pix2PixConfig(GanOptions):
     lambda_l1: float = 100.0
     in_channels: int = 3
     out_channels: int = 3
+    # unet_lite1/2: the pretrained encoder is not updated in the first N steps (backbones/pretrained_unet.py)
+    freeze_encoder_steps: int = 0
 
 
 class Pix2Pix:
@@ -35,6 +37,9 @@ class Pix2Pix:
 
     def __init__(self, cfg: Pix2PixConfig):
         self.cfg = cfg
+        if cfg.freeze_encoder_steps and cfg.generator not in PRETRAINED_GENERATORS:
+            raise ValueError(f"model.freeze_encoder_steps needs a generator with a pretrained encoder "
+                             f"({', '.join(PRETRAINED_GENERATORS)}), got {cfg.generator!r}")
         generator = build_generator(cfg.generator, cfg.in_channels, cfg.out_channels, ngf=cfg.ngf, norm=cfg.norm,
                                     dropout=cfg.dropout, init_type=cfg.init_type, init_gain=cfg.init_gain)
         discriminator = build_discriminator(cfg.discriminator, cfg.in_channels + cfg.out_channels,
@@ -73,6 +78,9 @@ class Pix2Pix:
                                                 step)
         loss_g_l1 = losses.l1_loss(fake_b, real_b) * cfg.lambda_l1
         accelerator.backward(loss_g_gan + loss_g_l1)
+        if step < cfg.freeze_encoder_steps:  # Adam skips a grad of None; requires_grad stays for DDP's sake
+            for p in self.raw["G"].encoder_parameters():
+                p.grad = None
         self.optimizers["G"].step()
         for name, ema in self.ema.items():
             ema.update(self.raw[name])
@@ -94,4 +102,4 @@ def make_dataset(data_cfg, cfg: Pix2PixConfig, train: bool = True) -> PairedData
     return PairedDataset(data_cfg.root, phase=data_cfg.phase, channels_a=cfg.in_channels,
                          channels_b=cfg.out_channels, direction=data_cfg.direction, load_size=data_cfg.load_size,
                          crop_size=data_cfg.crop_size, preprocess=data_cfg.preprocess, flip=data_cfg.flip,
-                         train=train)
+                         train=train, sketch_augment=data_cfg.sketch_augment)

