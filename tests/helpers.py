@@ -4,11 +4,16 @@ part of Accelerator a train_step uses. Tests import this module, never each othe
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+import pytest
 import torch
+from accelerate.utils import convert_to_fp32
 from PIL import Image
+from torch import nn
 
 from translate import config
 from translate.export import write_export
@@ -83,3 +88,148 @@ class FakeAccelerator:
 
     def autocast(self):
         return contextlib.nullcontext()
+
+
+class FP16Accelerator(FakeAccelerator):
+    """fp16 mixed precision as Accelerate runs it on a GPU, on the CPU (Accelerate itself ignores fp16 there: no
+    autocast, no scaler): prepared forwards under autocast(float16) with their outputs cast to float32, the loss
+    scaled by one GradScaler, each optimizer step through it (step, then update, as AcceleratedOptimizer does)."""
+
+    def __init__(self):
+        self.scaler = torch.amp.GradScaler("cpu")
+
+    def autocast(self):
+        return torch.autocast("cpu", dtype=torch.float16)
+
+    def backward(self, loss):
+        self.scaler.scale(loss).backward()
+
+    def prepare(self, model) -> None:
+        """What the loop's accelerator.prepare does to a model's nets and optimizers."""
+        for name, net in model.nets.items():
+            model.nets[name] = _Autocast(net, self)
+        for name, optimizer in model.optimizers.items():
+            model.optimizers[name] = _ScaledOptimizer(optimizer, self.scaler)
+
+
+class _Autocast(nn.Module):
+    def __init__(self, net: nn.Module, accelerator: FP16Accelerator):
+        super().__init__()
+        self.module, self.accelerator = net, accelerator
+
+    def forward(self, *args, **kwargs):
+        with self.accelerator.autocast():
+            return convert_to_fp32(self.module(*args, **kwargs))
+
+
+class _ScaledOptimizer:
+    def __init__(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler):
+        self.optimizer, self.scaler = optimizer, scaler
+
+    @property
+    def param_groups(self):
+        return self.optimizer.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+
+# --- one tiny model of every registered kind, with a batch of its data --------------------------------------------
+
+def _aligned_setup(root: Path) -> list[str]:
+    write_images(root / "aligned" / "train", 2, (64, 32), seed=0)
+    return [*PIX2PIX_TINY, f"data.root={root / 'aligned'}"]
+
+
+def _unaligned_setup(tiny: list[str]) -> Callable[[Path], list[str]]:
+    def setup(root: Path) -> list[str]:
+        write_images(root / "unaligned" / "trainA", 2, (32, 32), seed=1)
+        write_images(root / "unaligned" / "trainB", 3, (32, 32), seed=2)
+        return [*tiny, f"data.root={root / 'unaligned'}"]
+
+    return setup
+
+
+def _classifier_setup(root: Path) -> list[str]:
+    return [*CLASSIFIER_TINY, f"data.root={write_labeled(root / 'labeled', per_class=2)}", "data.load_size=16",
+            "data.crop_size=16", "data.preprocess=resize", "data.flip=false", "data.batch_size=4",
+            "data.num_workers=0"]
+
+
+def _dann_setup(root: Path) -> list[str]:
+    return [*DANN_TINY, f"data.source={write_labeled(root / 'source', per_class=2)}",
+            f"data.target={write_labeled(root / 'target', mode='RGB', seed=3)}"]
+
+
+def _dtn_setup(root: Path) -> list[str]:
+    return [*DTN_TINY, f"model.encoder={make_classifier_export(root / 'f')}",
+            f"data.source={write_labeled(root / 'source', per_class=2, mode='RGB')}",
+            f"data.target={write_labeled(root / 'target', per_class=2, seed=2)}"]
+
+
+# model name -> writes its tiny data under a folder and returns the overrides of its tiny config (the *_TINY list
+# + the data). Every name in MODELS needs one: tests/models/test_every_model.py runs each registered model.
+TINY_SETUPS: dict[str, Callable[[Path], list[str]]] = {
+    "pix2pix": _aligned_setup,
+    "cyclegan": _unaligned_setup(CYCLEGAN_TINY),
+    "cut": _unaligned_setup(CUT_TINY),
+    "classifier": _classifier_setup,
+    "dann": _dann_setup,
+    "dtn": _dtn_setup,
+}
+
+
+def tiny_model(name: str, root: Path, *overrides: str, seed: int = 0):
+    """(config, model, batch) of model `name` at its tiny size on data written under `root`; the weights are those
+    of torch seed `seed`, the batch is the first `data.batch_size` items of the training set."""
+    cfg = config.load(None, [*TINY_SETUPS[name](root), *overrides])
+    entry = MODELS[name]
+    dataset = entry.dataset(cfg.data, cfg.model, train=True)
+    torch.manual_seed(seed)
+    model = entry.build(cfg.model)
+    items = [dataset[(i % len(dataset), i)] for i in range(cfg.data.batch_size)]
+    return cfg, model, torch.utils.data.default_collate(items)
+
+
+# --- what a train_step did to the networks ------------------------------------------------------------------------
+
+def net_state(nets: dict[str, nn.Module]) -> dict[str, dict[str, tuple]]:
+    """net -> parameter -> (value, grad or None, requires_grad), cloned."""
+    return {name: {k: (p.detach().clone(), None if p.grad is None else p.grad.detach().clone(), p.requires_grad)
+                   for k, p in net.named_parameters()} for name, net in nets.items()}
+
+
+def changed_parameters(before: dict, after: dict, net: str) -> set[str]:
+    return {k for k, (value, _, _) in after[net].items() if not torch.equal(value, before[net][k][0])}
+
+
+def spy_optimizer_steps(model) -> list[tuple[str, str, dict]]:
+    """Record (optimizer name, "before" | "after", net_state(model.raw)) around every optimizer step of `model`,
+    through the optimizers' step hooks: what each sub-step of a train_step did, without touching the model."""
+    calls = []
+    for name, optimizer in model.optimizers.items():
+        optimizer = getattr(optimizer, "optimizer", optimizer)
+        optimizer.register_step_pre_hook(lambda *_, n=name: calls.append((n, "before", net_state(model.raw))))
+        optimizer.register_step_post_hook(lambda *_, n=name: calls.append((n, "after", net_state(model.raw))))
+    return calls
+
+
+# --- the real data in ../shared/data ------------------------------------------------------------------------------
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_data(path: str | os.PathLike) -> Path:
+    """`path` (relative: inside ../shared/data) if it exists. Where it does not, the test is skipped, except on CI
+    (CI=true), where a test that cannot see its data must fail rather than pass unnoticed."""
+    path = SHARED_DATA / path
+    if not path.exists():
+        message = f"{path} not available"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI must provide ../shared/data")
+        pytest.skip(message)
+    return path

@@ -17,6 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.helpers import shared_data
+
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("datasets_prepare", REPO / "datasets" / "prepare.py")
 prepare = sys.modules["datasets_prepare"] = importlib.util.module_from_spec(_spec)
@@ -215,7 +217,5 @@ def test_facades_recipe_reads_the_aligned_layout():
 
     cfg = config.load(REPO / "recipes" / "facades.yaml", preset="cpu")
     assert cfg.model.name == "pix2pix" and cfg.data.direction == "BtoA" and cfg.model.generator == "unet_128"
-    root = REPO / cfg.data.root
-    if not root.is_dir():
-        pytest.skip(f"{root} not available")
+    root = shared_data((REPO / cfg.data.root).resolve())
     assert detect_layout(root, "train") == detect_layout(root, "val") == "aligned"

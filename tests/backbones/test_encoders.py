@@ -2,8 +2,6 @@
 logits from one set of weights, local weight files, clear errors, and freeze()."""
 
 import copy
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,10 +10,10 @@ from PIL import Image
 from safetensors.torch import save_file
 from torch import nn
 
+from tests.helpers import shared_data
 from translate.backbones import ENCODERS, build_encoder, encoder_normalization, freeze
 from translate.backbones.encoders import Normalize, map_by_position, read_state_dict
 
-ZEBRAS = Path(__file__).resolve().parents[3] / "shared" / "data" / "horse2zebra" / "trainB"
 ZEBRA_CLASS = 340  # ImageNet-1k "zebra"
 
 
@@ -130,11 +128,7 @@ def test_lite1_and_lite2_packages_land_on_timm_keys_in_order(name, channels):
 
 def test_mapped_lite1_recognises_zebras():
     """Position mapping that drifted by one tensor would still load (shapes repeat); a wrong answer shows it."""
-    if not ZEBRAS.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{ZEBRAS} is missing; CI must provide the horse2zebra photos")
-        pytest.skip(f"{ZEBRAS} not available")
-    files = sorted(ZEBRAS.glob("*.jpg"))[:8]
+    files = sorted(shared_data("horse2zebra/trainB").glob("*.jpg"))[:8]
     pixels = [np.array(Image.open(f).convert("RGB").resize((240, 240), Image.BICUBIC)) for f in files]
     x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float() / 255
     net = build_encoder("efficientnet_lite1", num_classes=1000)

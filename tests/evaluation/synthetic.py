@@ -2,11 +2,10 @@
 
 from pathlib import Path
 
-import pytest
 import torch
 from PIL import Image
 
-SHARED_H2Z = Path(__file__).resolve().parents[3] / "shared" / "data" / "horse2zebra"
+from tests.helpers import shared_data
 
 
 def smooth_images(count: int, size: int = 64, seed: int = 0) -> torch.Tensor:
@@ -33,8 +32,6 @@ def save_images(images: torch.Tensor, folder: Path, ext: str = ".png", names=Non
 
 
 def shared_images(folder: str, count: int) -> list[Path]:
-    """The first `count` images of ../shared/data/horse2zebra/<folder>; skips the test where that data is absent."""
-    path = SHARED_H2Z / folder
-    if not path.is_dir():
-        pytest.skip(f"{path} not available")
-    return sorted(path.glob("*.jpg"))[:count]
+    """The first `count` images of ../shared/data/horse2zebra/<folder>; where that data is absent the test skips,
+    or fails on CI (tests.helpers.shared_data)."""
+    return sorted(shared_data(f"horse2zebra/{folder}").glob("*.jpg"))[:count]

@@ -69,12 +69,31 @@ def test_discriminator_never_sees_real_and_fake_in_one_batch(setup):
     assert torch.allclose(d_fake, g_fake)
 
 
-def test_discriminator_classes_are_the_papers():
-    assert (FAKE_SOURCE, FAKE_TARGET, REAL_TARGET) == (0, 1, 2)
-    sure = torch.eye(3)[[0, 0, 1, 1, 2, 2]] * 20  # G(source) x2, G(target) x2, real target x2
+def test_discriminator_classes_are_the_papers(setup):
+    """Through a train_step: which of D's outputs each kind of input is pushed towards. Cross-entropy's gradient on
+    the logits is softmax - one_hot(target), so the one negative entry of each row is the class trained towards."""
+    model, batch = build(setup)
+    n = batch["source"].shape[0]
+    pushed = []  # per call of D, in forward order (backward runs them in any order): the class each row is pushed to
+
+    def record(module, inputs, output):
+        call = len(pushed)
+        pushed.append(None)
+        output.register_hook(lambda grad: pushed.__setitem__(call, grad.argmin(1).tolist()))
+
+    model.raw["D"].register_forward_hook(record)
+    model.train_step(batch, FakeAccelerator(), Progress(0, 1))
+    d_fake, d_real, g_fake = pushed
+    # the D step (eq. 3): G(source) -> D1, G(target) -> D2, real target -> D3
+    assert d_fake == [FAKE_SOURCE] * n + [FAKE_TARGET] * n and d_real == [REAL_TARGET] * n
+    # the G step (eq. 2): every generated image, of source or target, towards D3
+    assert g_fake == [REAL_TARGET] * 2 * n
+    assert len({FAKE_SOURCE, FAKE_TARGET, REAL_TARGET}) == 3
+    # sure and right is no loss, sure and wrong a large one
+    sure = torch.eye(3)[[FAKE_SOURCE, FAKE_SOURCE, FAKE_TARGET, FAKE_TARGET, REAL_TARGET, REAL_TARGET]] * 20
     assert discriminator_loss(sure, 2, 2) < 1e-6
     assert discriminator_loss(sure[[2, 3, 0, 1, 4, 5]], 2, 2) > 10  # G(source) and G(target) swapped
-    assert generator_loss(torch.eye(3)[[2, 2, 2, 2]] * 20, 2) < 1e-6  # G wants D3 for every generated image
+    assert generator_loss(torch.eye(3)[[REAL_TARGET] * 4] * 20, 2) < 1e-6  # G wants D3 for every generated image
     assert generator_loss(sure[:4], 2) > 10
 
 
