@@ -36,6 +36,21 @@ DTN_TINY = ["model.name=dtn", "model.ngf=4", "model.ndf=4", "model.n_layers_d=2"
 CLASSIFIER_TINY = ["model.name=classifier", "model.image_size=16", "model.embedding_dim=8", "model.num_classes=2"]
 
 
+# `python -c KILL_AFTER_FIRST_CHECKPOINT train RECIPE ...`: `translate train` killed with SIGKILL right after its
+# first checkpoint is written, the way a crash or an out-of-memory kill ends a run.
+KILL_AFTER_FIRST_CHECKPOINT = """
+import os, signal, sys
+from translate.training import checkpoints
+save = checkpoints.save
+def save_then_die(*args, **kwargs):
+    save(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+checkpoints.save = save_then_die
+from translate.cli import main
+main(sys.argv[1:])
+"""
+
+
 def write_images(folder: Path, count: int, size: tuple[int, int], seed: int, mode: str = "RGB") -> list[Path]:
     """`count` random-noise images NNN.png of `size` (w, h) in `folder`."""
     rng = np.random.default_rng(seed)

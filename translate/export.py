@@ -62,6 +62,17 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"{path} cannot be read (truncated or not a safetensors file): {error}") from error
 
 
+def state_dict_problems(expected: dict, found: dict) -> list[str]:
+    """How `found` fails to fit a module whose state dict is `expected`, one phrase per kind of problem with an
+    example, instead of load_state_dict's page of key names; empty when it fits."""
+    missing, extra = sorted(expected.keys() - found.keys()), sorted(found.keys() - expected.keys())
+    reshaped = [f"{k} {list(found[k].shape)} vs {list(v.shape)}" for k, v in expected.items()
+                if k in found and found[k].shape != v.shape]
+    return [f"{len(keys)} {what} (e.g. {keys[0]})" for keys, what in
+            ((missing, "missing tensors"), (extra, "unexpected tensors"), (reshaped, "tensors of another shape"))
+            if keys]
+
+
 def read_export_config(export_dir: str | Path) -> dict:
     path = Path(export_dir) / CONFIG_NAME
     if not path.is_file():

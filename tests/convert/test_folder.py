@@ -151,7 +151,7 @@ def test_model_errors_are_one_clear_line(model_dir, tmp_path, capsys):
         ([tmp_path / "missing"], "does not exist"),
         ([model_dir], "choose one with net="),
         ([tmp_path / "latest_net_G_A.pth"], "--arch"),
-        ([tmp_path / "latest_net_G_A.pth", "--arch", "resnet_9blocks", "--ngf", "4"], "missing keys"),
+        ([tmp_path / "latest_net_G_A.pth", "--arch", "resnet_9blocks", "--ngf", "4"], "missing tensors"),
         ([tmp_path / "latest_net_G_A.pth", "--arch", "resnet_6blocks", "--ngf", "8"], "of another shape"),
         ([tmp_path / "broken.pth", "--arch", "resnet_6blocks"], "cannot load model"),
     ]

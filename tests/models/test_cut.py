@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from tests.helpers import CUT_TINY, FakeAccelerator
+from tests.helpers import CUT_TINY, KILL_AFTER_FIRST_CHECKPOINT, FakeAccelerator
 from translate import config
 from translate.backbones import ResnetBlock
 from translate.backbones.generators import encoder_features
@@ -161,19 +161,6 @@ def test_two_process_ddp_on_cpu(unaligned_root, tmp_path):
     assert {"loss_D", "loss_G_GAN", "loss_NCE", "loss_NCE_Y", "lr_G", "lr_F", "lr_D"} <= set(records[-1])
     assert (run / "checkpoints" / "step_00000003" / "rng_1.pt").exists(), "the second rank never ran"
     assert load_generator(run / "export")(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
-
-
-KILL_AFTER_FIRST_CHECKPOINT = """
-import os, signal, sys
-from translate.training import checkpoints
-save = checkpoints.save
-def save_then_die(*args, **kwargs):
-    save(*args, **kwargs)
-    os.kill(os.getpid(), signal.SIGKILL)
-checkpoints.save = save_then_die
-from translate.cli import main
-main(sys.argv[1:])
-"""
 
 
 def test_resume_after_kill_equals_uninterrupted(unaligned_root, tmp_path):

@@ -10,7 +10,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.helpers import CLASSIFIER_TINY, CYCLEGAN_TINY, PIX2PIX_TINY, write_images, write_labeled
+from tests.helpers import (
+    CLASSIFIER_TINY,
+    CYCLEGAN_TINY,
+    KILL_AFTER_FIRST_CHECKPOINT,
+    PIX2PIX_TINY,
+    write_images,
+    write_labeled,
+)
 from translate import config
 from translate.export import load_generator, read_export_config
 from translate.training.loop import train
@@ -45,19 +52,6 @@ def test_existing_run_is_not_overwritten_without_resume(aligned_root, tmp_path):
         train(cfg, tmp_path / "run")
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train(cfg, tmp_path / "other", resume=True)
-
-
-KILL_AFTER_FIRST_CHECKPOINT = """
-import os, signal, sys
-from translate.training import checkpoints
-save = checkpoints.save
-def save_then_die(*args, **kwargs):
-    save(*args, **kwargs)
-    os.kill(os.getpid(), signal.SIGKILL)
-checkpoints.save = save_then_die
-from translate.cli import main
-main(sys.argv[1:])
-"""
 
 
 @pytest.mark.parametrize("model, root_fixture, extra", [

@@ -20,6 +20,7 @@ from translate.export import (
     pick_net,
     read_export_config,
     reference_state_dict,
+    state_dict_problems,
 )
 
 
@@ -102,13 +103,7 @@ def _diagnose(path: Path, arch: str, kwargs: dict, error: Exception) -> str:
         module = build_generator(arch, **kwargs)
     except ValueError as build_error:  # e.g. an unknown norm
         return _first_line(build_error)
-    ours, theirs = module.state_dict(), reference_state_dict(state, module)
-    missing, extra = sorted(ours.keys() - theirs.keys()), sorted(theirs.keys() - ours.keys())
-    reshaped = [f"{k} {list(theirs[k].shape)} vs {list(v.shape)}" for k, v in ours.items()
-                if k in theirs and theirs[k].shape != v.shape]
-    problems = [f"{len(keys)} {what} (e.g. {keys[0]})" for keys, what in
-                ((missing, "missing keys"), (extra, "unexpected keys"), (reshaped, "tensors of another shape"))
-                if keys]
+    problems = state_dict_problems(module.state_dict(), reference_state_dict(state, module))
     if not problems:
         return _first_line(error)
     return "weights do not fit: " + "; ".join(problems) + "; check --arch, --norm, --ngf and the channel counts"

@@ -34,6 +34,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from translate.export import state_dict_problems
+
 log = logging.getLogger(__name__)
 FORMAT = 1
 PREFIX = "step_"
@@ -213,12 +215,7 @@ def _load_tensors(path: Path):
 
 
 def _check_shapes(path: Path, saved: dict, expected: dict) -> None:
-    missing, extra = sorted(expected.keys() - saved.keys()), sorted(saved.keys() - expected.keys())
-    reshaped = [f"{k} {list(saved[k].shape)} vs {list(v.shape)}" for k, v in expected.items()
-                if k in saved and saved[k].shape != v.shape]
-    problems = [f"{len(keys)} {what} (e.g. {keys[0]})" for keys, what in
-                ((missing, "missing tensors"), (extra, "unexpected tensors"), (reshaped, "tensors of another shape"))
-                if keys]
+    problems = state_dict_problems(expected, saved)
     if problems:
         raise CheckpointError(f"{path} does not fit this run's network: {'; '.join(problems)}")
 
