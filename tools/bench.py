@@ -18,6 +18,11 @@
 
     python tools/bench.py quality recipes/horse2zebra.yaml --split runs/h2z_split --variants cpu cpu_cut \
         --minutes 15 --score-every 5 --imagenet-class zebra --out runs/quality_h2z
+
+  serve     200 sketches from 8 concurrent clients and 50 malformed uploads against `translate serve` on loopback:
+            latency percentiles, memory, status codes (tools/serve_load.py).
+
+    python tools/bench.py serve --json bench_serve.json
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 import quality  # noqa: E402  (tools/quality.py)
+import serve_load  # noqa: E402  (tools/serve_load.py)
 
 from tests import reference_test_script  # noqa: E402
 
@@ -189,9 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the result here")
     p = sub.add_parser("quality", help="quality vs training minutes of recipe presets (tools/quality.py)")
     quality.add_arguments(p)
+    p = sub.add_parser("serve", help="load test of translate serve on loopback (tools/serve_load.py)")
+    serve_load.add_arguments(p)
     args = parser.parse_args(argv)
     if args.command == "quality":
         return quality.run(args)
+    if args.command == "serve":
+        return serve_load.run(args)
     result = bench_convert(args) if args.command == "convert" else bench_forward(args)
     text = json.dumps(result, indent=2)
     print(text)

@@ -65,4 +65,5 @@ def run_demo(run_dir: Path, steps: int = 300) -> Path:
     save_sample_grid({"sketch": sketches, "output": outputs, "target": targets}, out)
     l1 = (outputs - targets).abs().mean().item()
     print(f"demo: trained {steps} steps; export in {export_dir}; held-out sketches -> {out} (L1 to target {l1:.3f})")
+    print(f"draw your own sketches for it: pip install -e '.[serve]' && translate serve {export_dir}")
     return out
