@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +22,7 @@ from translate.export import write_export
 from translate.models import MODELS
 from translate.models.classifier import build_classifier, classifier_spec
 
+REPO = Path(__file__).resolve().parents[1]
 TINY = ["model.ngf=4", "model.ndf=4", "data.load_size=36", "data.crop_size=32", "data.batch_size=2",
         "data.num_workers=0", "train.log_every=1", "train.sample_every=2", "train.checkpoint_every=2",
         "train.max_steps=4", "train.decay_steps=2"]
@@ -36,9 +39,7 @@ DTN_TINY = ["model.name=dtn", "model.ngf=4", "model.ndf=4", "model.n_layers_d=2"
 CLASSIFIER_TINY = ["model.name=classifier", "model.image_size=16", "model.embedding_dim=8", "model.num_classes=2"]
 
 
-# `python -c KILL_AFTER_FIRST_CHECKPOINT train RECIPE ...`: `translate train` killed with SIGKILL right after its
-# first checkpoint is written, the way a crash or an out-of-memory kill ends a run.
-KILL_AFTER_FIRST_CHECKPOINT = """
+_KILL_AFTER_FIRST_CHECKPOINT = """
 import os, signal, sys
 from translate.training import checkpoints
 save = checkpoints.save
@@ -49,6 +50,14 @@ checkpoints.save = save_then_die
 from translate.cli import main
 main(sys.argv[1:])
 """
+
+
+def train_until_killed(recipe: Path, overrides: list[str], run_dir: Path) -> subprocess.CompletedProcess:
+    """`translate train RECIPE OVERRIDES --run-dir RUN_DIR` in a new process, killed with SIGKILL right after its
+    first checkpoint is written, the way a crash or an out-of-memory kill ends a run. Same thread count as the
+    caller: a different one sums in another order, and the weights would differ."""
+    return subprocess.run([sys.executable, "-c", _KILL_AFTER_FIRST_CHECKPOINT, "train", str(recipe), *overrides,
+                           "--run-dir", str(run_dir)], cwd=REPO, capture_output=True, text=True)
 
 
 def write_images(folder: Path, count: int, size: tuple[int, int], seed: int, mode: str = "RGB") -> list[Path]:

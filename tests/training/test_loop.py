@@ -13,8 +13,8 @@ from safetensors.torch import load_file
 from tests.helpers import (
     CLASSIFIER_TINY,
     CYCLEGAN_TINY,
-    KILL_AFTER_FIRST_CHECKPOINT,
     PIX2PIX_TINY,
+    train_until_killed,
     write_images,
     write_labeled,
 )
@@ -66,8 +66,7 @@ def test_resume_after_kill_equals_uninterrupted(model, root_fixture, extra, tmp_
     recipe.write_text("{}\n")
     uninterrupted = train(config.load(recipe, overrides), tmp_path / "straight")
 
-    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_FIRST_CHECKPOINT, "train", str(recipe), *overrides,
-                             "--run-dir", str(tmp_path / "resumed")], cwd=REPO, capture_output=True, text=True)
+    killed = train_until_killed(recipe, overrides, tmp_path / "resumed")
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()) == ["step_00000003"]
     assert not (tmp_path / "resumed" / "export").exists()
