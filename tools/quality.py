@@ -33,7 +33,7 @@ from PIL import Image, ImageFilter
 from translate import config as config_lib
 from translate.data.folders import list_images
 from translate.evaluation.api import evaluate
-from translate.utils import write_text_atomic
+from translate.utils import atomic_path, write_text_atomic
 
 SAMPLES = 8
 
@@ -165,9 +165,8 @@ def plot(points: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].legend(fontsize=8)
     fig.tight_layout()
-    with_suffix = path.with_name(f".{path.stem}.partial.png")
-    fig.savefig(with_suffix, dpi=110)
-    with_suffix.replace(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 
@@ -184,6 +183,5 @@ def sample_sheet(args, val_in: Path, path: Path, side: int = 128) -> None:
         for c, image_path in enumerate(row):
             with Image.open(image_path) as img:
                 sheet.paste(img.convert("RGB").resize((side, side), Image.BICUBIC), (c * side, r * side))
-    with_suffix = path.with_name(f".{path.stem}.partial.png")
-    sheet.save(with_suffix)
-    with_suffix.replace(path)
+    with atomic_path(path) as tmp:
+        sheet.save(tmp)
