@@ -6,8 +6,17 @@ first scoring time, then `--resume` to the next, so every point is an ordinary e
 point the export translates the validation inputs with `translate convert` (the one inference path) and the
 outputs are scored offline (translate.evaluation): Lite0 FID/KID against the validation targets, the ImageNet class
 rate where a class is given, and a structure score (L1 between 32 x 32 blurred greyscale input and output, in
-0..1: low means the pose and background are kept). The learning rate is held constant (train.decay_steps=0): a
-schedule counted in steps cannot know where a time budget ends.
+0..1: low means the pose and background are kept).
+
+Paired splits (SPLIT/val holds A|B side-by-side files, as tools/split_holdout.py makes from a pix2pix folder): the
+halves are cut once into OUT/val_data (input and target half by the recipe's data.direction, targets at the
+model's size), and each output is also scored against its own target (PSNR, SSIM, L1, perceptual distance).
+`--remade xdog:3` adds a second input set: edges re-made from the target photos by another method and stroke width
+(datasets/prepare.py edges), scored the same way with the prefix `remade_`, so that the gap between a model's
+dataset edges (a) and drawn-looking edges (b) is measured on the same photos.
+
+The learning rate is held constant (train.decay_steps=0): a schedule counted in steps cannot know where a time
+budget ends.
 
 Everything goes under --out: quality.json (every point; written after each, so an interrupted benchmark resumes
 where it stopped), quality.png (each score against training minutes, one curve per variant, the untranslated
@@ -16,6 +25,11 @@ inputs as a dashed line) and samples.png (the same validation inputs, one row pe
     python tools/split_holdout.py ../shared/data/horse2zebra runs/h2z_split --count 100
     python tools/bench.py quality recipes/horse2zebra.yaml --split runs/h2z_split --variants cpu cpu_cut cpu_fastcut \
         --minutes 15 --score-every 5 --imagenet-class zebra --out runs/quality_h2z
+
+    python tools/split_holdout.py ../shared/data/edges2handbags runs/handbags_split --count 100
+    python tools/bench.py quality recipes/sketch2handbag.yaml --split runs/handbags_split \
+        --variants cpu_paper cpu_lite1 cpu_lite1_sketch --remade xdog:3 --minutes 60 --score-every 20 \
+        --out runs/quality_handbags
 """
 
 from __future__ import annotations
@@ -24,6 +38,7 @@ import json
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,35 +61,92 @@ def add_arguments(parser) -> None:
     parser.add_argument("--minutes", type=float, default=15, help="training minutes per variant")
     parser.add_argument("--score-every", type=float, default=5, help="minutes of training between scores")
     parser.add_argument("--imagenet-class", help="also score the ImageNet class rate, e.g. zebra")
+    parser.add_argument("--remade", metavar="METHOD:THICKNESS", help="paired splits: also score inputs re-made "
+                        "from the targets by datasets/prepare.py edges, e.g. xdog:3")
     parser.add_argument("--set", nargs="*", default=[], help="overrides for every variant, e.g. data.num_workers=1")
     parser.add_argument("--out", type=Path, required=True)
+
+
+@dataclass
+class Validation:
+    """What every point is scored on: `inputs` translated and compared with `real`; for paired splits each output
+    also against its own target in `targets` (same relative path), and `remade`, a second input set."""
+
+    inputs: Path
+    real: Path
+    targets: Path | None = None
+    remade: Path | None = None
+    size: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def validation_sets(args) -> Validation:
+    cfg = config_lib.load(args.recipe, [f"data.root={args.split}"], preset=args.variants[0])
+    if (args.split / "valA").is_dir():
+        return Validation(args.split / "valA", args.split / "valB", size=cfg.data.load_size)
+    if not (args.split / "val").is_dir():
+        raise SystemExit(f"{args.split}: neither valA/valB nor val/ (make it with tools/split_holdout.py)")
+    data = args.out / "val_data"
+    size = cfg.data.load_size
+    input_half, target_half = ("left", "right") if cfg.data.direction == "AtoB" else ("right", "left")
+    pairs = list_images(args.split / "val")
+    cut_halves(pairs, args.split / "val", data / "inputs", input_half)
+    cut_halves(pairs, args.split / "val", data / "targets", target_half)
+    cut_halves(pairs, args.split / "val", data / f"targets_{size}", target_half, size)
+    remade = None
+    if args.remade:
+        method, _, thickness = args.remade.partition(":")
+        remade_pairs = data / f"remade_{method}_{thickness or 1}"
+        if not (remade_pairs / "val").is_dir():
+            subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "datasets" / "prepare.py"),
+                            "edges", "--photos", str(data / "targets"), "--out", str(remade_pairs), "--method", method,
+                            "--thickness", thickness or "1", "--val-fraction", "1", "--format", "png"], check=True)
+        remade = data / f"remade_{method}_{thickness or 1}_inputs"
+        cut_halves(list_images(remade_pairs / "val"), remade_pairs / "val", remade, "left")
+    return Validation(data / "inputs", data / f"targets_{size}", data / f"targets_{size}", remade, size)
+
+
+def cut_halves(files: list[Path], root: Path, dest: Path, half: str, size: int | None = None) -> None:
+    """The left or right half of each side-by-side file as a PNG under `dest` (same relative name), resized to
+    size x size when given; files already cut are kept, so a rerun costs nothing."""
+    for path in files:
+        target = dest / path.relative_to(root).with_suffix(".png")
+        if target.exists():
+            continue
+        with Image.open(path) as img:
+            w, h = img.size
+            piece = img.convert("RGB").crop((0, 0, w // 2, h) if half == "left" else (w // 2, 0, w, h))
+        if size:
+            piece = piece.resize((size, size), Image.BICUBIC)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as tmp:
+            piece.save(tmp, format="PNG")
 
 
 def run(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "quality.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {"points": []}
-    val_in, val_real = args.split / "valA", args.split / "valB"
+    val = validation_sets(args)
     if not any(p["variant"] == "input" for p in results["points"]):  # the untranslated inputs: the line to beat
-        results["points"].append({"variant": "input", "minutes": 0,
-                                  **score(val_in, val_in, val_real, args.imagenet_class)})
+        results["points"].append({"variant": "input", "minutes": 0, **score(val, val.inputs, args.imagenet_class)})
         write_text_atomic(results_path, json.dumps(results, indent=1))
     times = [round(args.score_every * k, 4) for k in range(1, int(args.minutes / args.score_every + 1e-9) + 1)]
     for variant in args.variants:
         for minutes in times:
             if any(p["variant"] == variant and p["minutes"] == minutes for p in results["points"]):
                 continue  # done in an earlier, interrupted benchmark
-            point = train_and_score(args, variant, minutes, val_in, val_real)
+            point = train_and_score(args, variant, minutes, val)
             results["points"].append(point)
             write_text_atomic(results_path, json.dumps(results, indent=1))
             print(json.dumps(point), flush=True)
     plot(results["points"], args.out / "quality.png")
-    sample_sheet(args, val_in, args.out / "samples.png")
+    sample_sheet(args, val, args.out / "samples.png")
     print(f"wrote {results_path}, {args.out / 'quality.png'}, {args.out / 'samples.png'}")
     return 0
 
 
-def train_and_score(args, variant: str, minutes: float, val_in: Path, val_real: Path) -> dict:
+def train_and_score(args, variant: str, minutes: float, val: Validation) -> dict:
     run_dir = args.out / variant / "run"
     cfg = config_lib.load(args.recipe, train_overrides(args, minutes), preset=variant)
     command = [sys.executable, "-m", "translate", "train", str(args.recipe), "--preset", variant,
@@ -83,15 +155,25 @@ def train_and_score(args, variant: str, minutes: float, val_in: Path, val_real: 
         command.append("--resume")
     peak = run_measuring_memory(command, args.out / variant / "train.log")
     fakes = args.out / variant / f"minutes_{minutes:g}"
-    size = cfg.data.load_size  # translate at the scale the model was trained at
     net = "G_AB" if cfg.model.name in ("cyclegan", "cut") else "G"
-    subprocess.run([sys.executable, "-m", "translate", "convert", str(run_dir / "export"), str(val_in), str(fakes),
-                    "--net", net, "--size", f"{size}x{size}", "--overwrite", "--compile", "off"],
-                   check=True, stdout=subprocess.DEVNULL)
+    translate_folder(run_dir / "export", net, val.inputs, fakes, cfg.data.load_size)
+    scores = score(val, fakes, args.imagenet_class)
+    if val.remade:
+        remade_fakes = args.out / variant / f"remade_minutes_{minutes:g}"
+        translate_folder(run_dir / "export", net, val.remade, remade_fakes, cfg.data.load_size)
+        remade = score(val, remade_fakes, args.imagenet_class, inputs=val.remade)
+        scores.update({f"remade_{k}": v for k, v in remade.items()})
     last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     return {"variant": variant, "minutes": minutes, "step": last["step"],
             "sec_per_step": round(last["train_minutes"] * 60 / last["step"], 4),  # everything in the loop, averaged
-            "peak_rss_mb": round(peak / 2**20), **score(val_in, fakes, val_real, args.imagenet_class)}
+            "peak_rss_mb": round(peak / 2**20), **scores}
+
+
+def translate_folder(export: Path, net: str, inputs: Path, outputs: Path, size: int) -> None:
+    """`translate convert` at the scale the model was trained at: the one inference path users get."""
+    subprocess.run([sys.executable, "-m", "translate", "convert", str(export), str(inputs), str(outputs),
+                    "--net", net, "--size", f"{size}x{size}", "--overwrite", "--compile", "off"],
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 def train_overrides(args, minutes: float) -> list[str]:
@@ -126,12 +208,32 @@ def run_measuring_memory(command: list[str], log: Path) -> int:
     return peak[0]
 
 
-def score(inputs: Path, outputs: Path, real: Path, imagenet_class: str | None) -> dict:
-    scores = evaluate("fid", outputs, real=real)
+def score(val: Validation, outputs: Path, imagenet_class: str | None, inputs: Path | None = None) -> dict:
+    """Scores of the translations of `inputs` (default val.inputs) in `outputs` (the inputs themselves: the
+    untranslated line to beat)."""
+    inputs = inputs or val.inputs
+    scores = evaluate("fid", outputs, real=val.real)
     if imagenet_class:
         scores.update(evaluate("imagenet_class", outputs, imagenet_class=imagenet_class))
-    scores["structure_l1"] = structure_l1(inputs, outputs) if outputs != inputs else 0.0
+    if val.targets:
+        fakes = resized_folder(outputs, val.size) if outputs == inputs else outputs
+        scores.update(evaluate("paired", fakes, target=val.targets))
+    else:
+        scores["structure_l1"] = structure_l1(inputs, outputs) if outputs != inputs else 0.0
     return {k: round(v, 5) for k, v in scores.items()}
+
+
+def resized_folder(folder: Path, size: int) -> Path:
+    """The untranslated inputs at the model's size, beside them, so paired scores compare equal-sized images."""
+    dest = folder.with_name(f"{folder.name}_{size}")
+    files = list_images(folder)
+    for path in files:
+        target = dest / path.relative_to(folder)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with Image.open(path) as img, atomic_path(target) as tmp:
+                img.convert("RGB").resize((size, size), Image.BICUBIC).save(tmp, format="PNG")
+    return dest
 
 
 def structure_l1(inputs: Path, outputs: Path) -> float:
@@ -151,7 +253,8 @@ def plot(points: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = [m for m in ("fid", "kid_mean", "top1", "structure_l1") if any(m in p for p in points)]
+    metrics = [m for m in ("fid", "kid_mean", "top1", "structure_l1", "perceptual", "remade_perceptual",
+                           "remade_fid", "ssim") if any(m in p for p in points)]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4))
     for ax, metric in zip(np.atleast_1d(axes), metrics):
         for variant in dict.fromkeys(p["variant"] for p in points):
@@ -170,14 +273,22 @@ def plot(points: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def sample_sheet(args, val_in: Path, path: Path, side: int = 128) -> None:
-    """Row 0: the first SAMPLES validation inputs; then one row per variant, its outputs at its last point."""
-    inputs = list_images(val_in)[:SAMPLES]
-    rows = [inputs]
-    for variant in args.variants:
-        folders = sorted((args.out / variant).glob("minutes_*"), key=lambda p: float(p.name.split("_")[1]))
-        if folders:
-            rows.append([folders[-1] / p.relative_to(val_in).with_suffix(".png") for p in inputs])
+def sample_sheet(args, val: Validation, path: Path, side: int = 128) -> None:
+    """Row 0: the first SAMPLES validation inputs; then one row per variant, its outputs at its last point. With
+    remade inputs the same again for them; paired splits end with a row of the targets."""
+    rows = []
+    for inputs, prefix in ((val.inputs, ""), (val.remade, "remade_")):
+        if inputs is None:
+            continue
+        first = list_images(inputs)[:SAMPLES]
+        rows.append(first)
+        for variant in args.variants:
+            folders = sorted((args.out / variant).glob(f"{prefix}minutes_*"),
+                             key=lambda p: float(p.name.split("_")[-1]))
+            if folders:
+                rows.append([folders[-1] / p.relative_to(inputs).with_suffix(".png") for p in first])
+    if val.targets:
+        rows.append([val.targets / p.relative_to(val.inputs).with_suffix(".png") for p in rows[0]])
     sheet = Image.new("RGB", (side * SAMPLES, side * len(rows)), "white")
     for r, row in enumerate(rows):
         for c, image_path in enumerate(row):
