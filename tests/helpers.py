@@ -36,6 +36,10 @@ DANN_TINY = ["model.name=dann", "model.image_size=16", "model.embedding_dim=8", 
 DTN_TINY = ["model.name=dtn", "model.ngf=4", "model.ndf=4", "model.n_layers_d=2", "data.load_size=16",
             "data.crop_size=16", "data.preprocess=resize", "data.flip=false", "data.batch_size=3", "data.num_workers=0",
             "train.max_steps=2", "train.decay_steps=0", "train.log_every=1"]
+CROSSMATCH_TINY = ["model.name=crossmatch", "model.encoder=lenet", "model.pretrained=", "model.image_size=16",
+                   "model.hidden=8", "model.embedding_dim=8", "model.domain_hidden=8", "data.load_size=16",
+                   "data.crop_size=16", "data.batch_size=4", "data.num_workers=0", "train.max_steps=2",
+                   "train.decay_steps=0", "train.log_every=1"]
 CLASSIFIER_TINY = ["model.name=classifier", "model.image_size=16", "model.embedding_dim=8", "model.num_classes=2"]
 
 
@@ -178,6 +182,11 @@ def _unaligned_setup(tiny: list[str]) -> Callable[[Path], list[str]]:
     return setup
 
 
+def _crossmatch_setup(root: Path) -> list[str]:
+    write_images(root / "aligned" / "train", 4, (64, 32), seed=0)
+    return [*CROSSMATCH_TINY, f"data.root={root / 'aligned'}"]
+
+
 def _classifier_setup(root: Path) -> list[str]:
     return [*CLASSIFIER_TINY, f"data.root={write_labeled(root / 'labeled', per_class=2)}", "data.load_size=16",
             "data.crop_size=16", "data.preprocess=resize", "data.flip=false", "data.batch_size=4",
@@ -204,6 +213,7 @@ TINY_SETUPS: dict[str, Callable[[Path], list[str]]] = {
     "classifier": _classifier_setup,
     "dann": _dann_setup,
     "dtn": _dtn_setup,
+    "crossmatch": _crossmatch_setup,
 }
 
 

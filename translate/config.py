@@ -40,6 +40,10 @@ class DataConfig:
     sketch_augment: str = ""
     batch_size: int = 1
     num_workers: int = 4
+    # training: an image file that cannot be read is skipped with one warning naming it, and a replacement drawn
+    # from the sample's key (exact resume holds); false = stop with an error naming the file (translate check-data
+    # finds such files beforehand). translate/data/skip.py
+    skip_unreadable: bool = False
 
 
 @dataclass
@@ -56,6 +60,10 @@ class TrainConfig:
     sample_every: int = 1000
     checkpoint_every: int = 5000
     keep_checkpoints: int = 2
+    # a loss or weight that is NaN or infinite: stop (before anything of it is saved), or rollback: reload the
+    # newest checkpoint, halve every lr (kept by later checkpoints) and go on, at most 3 times, then stop. Exact
+    # resume across a rollback holds where training is deterministic (CPU): translate/training/divergence.py
+    on_nonfinite: str = "stop"
 
 
 @dataclass
@@ -136,8 +144,10 @@ AT_LEAST = {"train.max_steps": 1, "train.max_minutes": 0, "train.decay_steps": 0
             "eval.batch_size": 1, "model.ngf": 1, "model.ndf": 1, "model.n_layers_d": 1, "model.pool_size": 0,
             "model.num_classes": 1, "model.embedding_dim": 1, "model.image_size": 1, "model.num_patches": 1,
             "model.freeze_encoder_steps": 0}
-POSITIVE = ("model.lr", "model.nce_t")
-CHOICES = {"train.mixed_precision": ("no", "fp16", "bf16"), "data.direction": ("AtoB", "BtoA")}
+SKETCH_MODELS = ("pix2pix", "crossmatch")  # the models that read sketch | photo pairs
+POSITIVE = ("model.lr", "model.nce_t", "model.temperature")
+CHOICES = {"train.mixed_precision": ("no", "fp16", "bf16"), "train.on_nonfinite": ("stop", "rollback"),
+           "data.direction": ("AtoB", "BtoA")}
 
 
 def check_ranges(config: Config) -> None:
@@ -168,9 +178,9 @@ def _check_sketch_augment(config: Config) -> None:
         ops = parse_ops(config.data.sketch_augment)
     except ValueError as err:
         raise ConfigError(f"data.sketch_augment: {err}") from None
-    if ops and config.model.name != "pix2pix":
-        raise ConfigError(f"data.sketch_augment applies to pix2pix's paired edges only, not {config.model.name}; "
-                          f"leave it empty")
+    if ops and config.model.name not in SKETCH_MODELS:
+        raise ConfigError(f"data.sketch_augment applies to the paired edges of {' and '.join(SKETCH_MODELS)} only, "
+                          f"not {config.model.name}; leave it empty")
 
 
 def save(config: Config, path: str | Path) -> None:

@@ -123,11 +123,11 @@ def pick_net(export_dir, description: dict, roles: tuple[str, ...], net: str | N
 
 
 def load_classifier(export_dir: str | Path, net: str | None = None, device: str | torch.device = "cpu",
-                    with_spec: bool = False):
+                    with_spec: bool = False, roles: tuple[str, ...] = ("classifier",)):
     """Rebuild an exported EncoderClassifier (classifier, DANN) in eval mode; with_spec: (module, its spec), whose
     "image_size", "in_channels" and "classes" say how to feed it and read its logits."""
     description = read_export_config(export_dir)
-    net = pick_net(export_dir, description, ("classifier",), net)
+    net = pick_net(export_dir, description, roles, net)
     spec = description["nets"][net]
     module = EncoderClassifier(spec["encoder"], spec["num_classes"], spec["hidden"])
     module.load_state_dict(read_weights(Path(export_dir) / f"{net}.safetensors"))
@@ -137,9 +137,11 @@ def load_classifier(export_dir: str | Path, net: str | None = None, device: str 
 
 def load_encoder(export_dir: str | Path, net: str | None = None, device: str | torch.device = "cpu",
                  with_spec: bool = False):
-    """The embedding network of an exported classifier (its encoder), in eval mode; with_spec as load_classifier."""
-    classifier, spec = load_classifier(export_dir, net, device, with_spec=True)
-    return (classifier.encoder, spec) if with_spec else classifier.encoder
+    """The embedding network of an export, in eval mode: a classifier's encoder (classifier, DANN), or the whole
+    encoder + projection head of an `embedding` net (crossmatch); with_spec as load_classifier."""
+    module, spec = load_classifier(export_dir, net, device, with_spec=True, roles=("classifier", "embedding"))
+    embedder = module if spec["role"] == "embedding" else module.encoder
+    return (embedder, spec) if with_spec else embedder
 
 
 def load_reference_generator(path: str | Path, arch: str, norm: str = "instance", in_channels: int = 3,

@@ -166,6 +166,18 @@ def patch_nce_loss(query: torch.Tensor, key: torch.Tensor, num_images: int, tau:
     return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device))
 
 
+def cross_domain_nce(query: torch.Tensor, gallery: torch.Tensor, tau: float = 0.07) -> torch.Tensor:
+    """Symmetric InfoNCE between two domains (Oord et al. 2018, eq. 4; the symmetric form of CLIP, Radford et al.
+    2021): row i of `query` (a sketch) and row i of `gallery` (its photo) are the positive pair, every other row of
+    the other domain in the batch a negative. With S_ij = cos(q_i, g_j) / tau the loss is
+    (CE(S, I) + CE(S^T, I)) / 2: each sketch must pick its photo among the batch's photos, and each photo its sketch.
+    Inputs: (N, D) embeddings, normalised here; both sides receive gradients."""
+    query, gallery = F.normalize(query.float(), dim=1), F.normalize(gallery.float(), dim=1)
+    logits = query @ gallery.T / tau
+    labels = torch.arange(logits.shape[0], device=logits.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
 # --- DTN ---------------------------------------------------------------------------------------------------------
 
 def _safe_pow(x: torch.Tensor, exponent: float) -> torch.Tensor:

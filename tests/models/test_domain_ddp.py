@@ -1,4 +1,5 @@
-"""DANN and DTN under `accelerate launch` with two CPU processes (gloo DDP): both ranks train, the export loads."""
+"""DANN, DTN and the cross-domain embedding under `accelerate launch` with two CPU processes (gloo DDP): both ranks
+train, the export loads."""
 
 import json
 import os
@@ -9,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import DANN_TINY, DTN_TINY, make_classifier_export, write_labeled
-from translate.export import load_classifier, load_generator
+from tests.helpers import CROSSMATCH_TINY, DANN_TINY, DTN_TINY, make_classifier_export, write_images, write_labeled
+from translate.export import load_classifier, load_encoder, load_generator
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,3 +50,9 @@ def test_dtn_trains_on_two_processes(tmp_path):
     export = launch_two_processes(tmp_path, [*DTN_TINY, f"model.encoder={f}", f"data.source={source}",
                                              f"data.target={target}"])
     assert load_generator(export)(torch.zeros(1, 3, 16, 16)).shape == (1, 3, 16, 16)
+
+
+def test_crossmatch_trains_on_two_processes(tmp_path):
+    write_images(tmp_path / "pairs" / "train", 8, (64, 32), seed=0)
+    export = launch_two_processes(tmp_path, [*CROSSMATCH_TINY, f"data.root={tmp_path / 'pairs'}", "data.batch_size=2"])
+    assert load_encoder(export)(torch.zeros(2, 3, 16, 16)).shape == (2, 8)

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from tests.helpers import (
     CLASSIFIER_TINY,
+    CROSSMATCH_TINY,
     CYCLEGAN_TINY,
     PIX2PIX_TINY,
     train_until_killed,
@@ -58,6 +59,7 @@ def test_existing_run_is_not_overwritten_without_resume(aligned_root, tmp_path):
     (PIX2PIX, "aligned_root", ["model.tricks.label_flip_prob=0.3", "model.tricks.instance_noise=0.1",
                                "model.tricks.instance_noise_steps=3"]),
     (CYCLEGAN, "unaligned_root", ["model.tricks.diffaugment=color,translation,cutout", "model.tricks.ema_decay=0.9"]),
+    (CROSSMATCH_TINY, "aligned_root", ["model.ema_decay=0.9", "data.sketch_augment=all", "data.batch_size=2"]),
 ])
 def test_resume_after_kill_equals_uninterrupted(model, root_fixture, extra, tmp_path, request):
     root = request.getfixturevalue(root_fixture)

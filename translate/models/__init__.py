@@ -11,7 +11,7 @@ from typing import Callable, NamedTuple, Protocol
 import torch
 from torch import nn
 
-from translate.models import classifier, cut, cyclegan, dann, dtn, pix2pix
+from translate.models import classifier, crossmatch, cut, cyclegan, dann, dtn, pix2pix
 from translate.models.common import Progress
 
 
@@ -48,4 +48,5 @@ MODELS: dict[str, ModelEntry] = {
     "classifier": ModelEntry(classifier.ClassifierConfig, classifier.Classifier, classifier.make_dataset),
     "dann": ModelEntry(dann.DANNConfig, dann.DANN, dann.make_dataset),
     "dtn": ModelEntry(dtn.DTNConfig, dtn.DTN, dtn.make_dataset),
+    "crossmatch": ModelEntry(crossmatch.CrossMatchConfig, crossmatch.CrossMatch, crossmatch.make_dataset),
 }
