@@ -1,14 +1,18 @@
-"""Retrieval metrics on hand-built embeddings (known Recall@K, mAP, CMC) and the command end to end."""
+"""Retrieval metrics on hand-built embeddings (known Recall@K, mAP, CMC), which gallery answers are right (class,
+name, pairs, distractors), and the command end to end at class and at instance level."""
 
 import argparse
 import json
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from tests.helpers import make_classifier_export, write_labeled
 from translate import cli, config
 from translate.evaluation import retrieval
+from translate.evaluation.retrieval_sets import retrieval_set
 from translate.export import write_export
 from translate.models.classifier import build_classifier, classifier_spec
 
@@ -51,7 +55,8 @@ def test_command_prints_json_and_writes_html(tmp_path, capsys):
     assert result["queries"] == 4 and result["gallery"] == 6
     assert json.loads((tmp_path / "r.json").read_text())["map"] == result["map"]
     page = (tmp_path / "page" / "r.html").read_text()
-    assert page.count("<tr>") == 5 and "../query/0/000.png" in page
+    assert page.count("<tr>") == 5 and 'src="r_files/q_000000.jpg"' in page
+    assert len(list((tmp_path / "page" / "r_files").glob("q_*.jpg"))) == 4
 
 
 def test_missing_folder_is_a_clear_error(tmp_path, capsys):
@@ -67,3 +72,78 @@ def test_query_classes_missing_from_the_gallery_are_warned_about(tmp_path, capsy
                      str(gallery), "--no-progress"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["warnings"] and "query classes 1 have no image in the gallery" in result["warnings"][0]
+
+
+def touch_images(folder, names):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        Image.new("RGB", (8, 8)).save(folder / name)
+    return folder
+
+
+def test_match_by_name_ignores_the_extension_and_distractors_answer_nothing(tmp_path):
+    query = touch_images(tmp_path / "sketches", ["1.png", "2.png", "3.png"])
+    gallery = touch_images(tmp_path / "photos", ["1.jpg", "2.jpg"])
+    extra = touch_images(tmp_path / "more", ["1.jpg"])  # same name as a true match, still only a distractor
+    data = retrieval_set(query, gallery, "name", distractors=(extra,))
+    assert [p.name for p in data.gallery] == ["1.jpg", "2.jpg", "1.jpg"]
+    assert data.query_labels == [0, 1, -1] and data.gallery_labels == [0, 1, 2]
+    assert data.level == "instance" and data.caption(2) == "(distractor) 1.jpg"
+
+
+def test_pairs_file_lists_the_queries_and_their_matches(tmp_path):
+    query = touch_images(tmp_path / "q", ["a.png", "b.png", "c.png"])
+    gallery = touch_images(tmp_path / "g", ["x.jpg", "y.jpg"])
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("# sketch photo\nb.png y.jpg\na.png x.jpg  # comment\n\nc.png gone.jpg\n")
+    data = retrieval_set(query, gallery, pairs=pairs)
+    assert [p.name for p in data.query] == ["b.png", "a.png", "c.png"] and data.query_labels == [1, 0, -1]
+    pairs.write_text("a.png\n")
+    with pytest.raises(ValueError, match="pairs.txt:1: expected 'QUERY GALLERY'"):
+        retrieval_set(query, gallery, pairs=pairs)
+    pairs.write_text("zz.png x.jpg\n")
+    with pytest.raises(FileNotFoundError, match="zz.png does not exist"):
+        retrieval_set(query, gallery, pairs=pairs)
+
+
+def test_same_name_twice_in_the_gallery_is_refused(tmp_path):
+    query = touch_images(tmp_path / "q", ["1.png"])
+    gallery = touch_images(tmp_path / "g", ["1.jpg", "1.png"])
+    with pytest.raises(ValueError, match="same name"):
+        retrieval_set(query, gallery, "name")
+
+
+def write_side_by_side(folder, count, seed):
+    """NNN.png, each two identical noise halves: the left half's one true match is its own right half."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    for i in range(count):
+        half = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+        Image.fromarray(np.concatenate([half, half], axis=1)).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def test_instance_level_on_halves_finds_each_own_half_and_skips_what_cannot_be_read(tmp_path, capsys):
+    export = make_classifier_export(tmp_path / "export")
+    pairs = write_side_by_side(tmp_path / "val", 6, seed=0)
+    distractors = write_side_by_side(tmp_path / "train", 4, seed=1)
+    (distractors / "broken.png").write_bytes(b"not a png")
+    assert cli.main(["eval", "retrieval", "--model", str(export), "--query", str(pairs), "--gallery", str(pairs),
+                     "--match", "name", "--query-half", "left", "--gallery-half", "right", "--distractors",
+                     str(distractors), "--html", str(tmp_path / "page.html"), "--no-progress"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["level"] == "instance" and result["queries"] == 6 and result["gallery"] == 10
+    assert result["recall@1"] == 1.0 and result["map"] == 1.0  # identical halves embed identically
+    assert [s["path"] for s in result["skipped"]] == [str(distractors / "broken.png")]
+    assert result["seconds"] > 0 and result["ms_per_query"] > 0
+    page = (tmp_path / "page.html").read_text()
+    assert page.count("<tr>") == 7 and page.count("#2a2") == 6  # one green answer per query, none needs a rank
+
+
+def test_off_the_shelf_encoder_embeds_without_an_export(tmp_path, capsys):
+    pairs = write_side_by_side(tmp_path / "val", 3, seed=0)
+    assert cli.main(["eval", "retrieval", "--encoder", "efficientnet_lite1", "--image-size", "32", "--query",
+                     str(pairs), "--gallery", str(pairs), "--match", "name", "--query-half", "left",
+                     "--gallery-half", "right", "--no-progress"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["recall@1"] == 1.0 and "off the shelf" in result["model"]

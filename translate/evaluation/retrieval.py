@@ -1,45 +1,71 @@
-"""`translate eval retrieval --model EXPORT --query DIR --gallery DIR [--translate-query DTN_EXPORT] [--html OUT]`:
-cross-domain retrieval ("street photo -> shop image"). Both labeled folders are embedded with the export's encoder
-and every gallery image is ranked by cosine similarity to each query; a hit is a gallery image of the query's
-class. Reports Recall@1/5/10 (share of queries with a hit in the top K), mAP (mean over queries of average
-precision over the whole ranking) and the CMC curve (Recall@k for k = 1..20). One JSON object on stdout.
+"""`translate eval retrieval (--model EXPORT | --encoder NAME) --query DIR --gallery DIR [...]`: cross-domain
+retrieval, street photo -> shop image, sketch -> product photo.
+
+Queries and gallery are embedded by the export's embedding network (a DANN or classifier encoder, a crossmatch
+embedding), or with --encoder by an off-the-shelf ImageNet encoder from the packaged weights (the baseline), and
+every gallery image is ranked by cosine similarity to each query. What counts as a hit: the query's class
+(labeled folders, --match class), or its one true match (--match name, --pairs: instance level); see
+translate.evaluation.retrieval_sets. --translate-query maps queries into the gallery's domain first (a DTN or
+pix2pix export: translate, then match). Side-by-side A|B files can serve as queries and gallery directly
+(--query-half left --gallery-half right).
+
+Reports Recall@1/5/10 (share of queries with a hit in the top K), mAP (mean over queries of average precision over
+the whole ranking; at instance level 1 / rank of the true match), the CMC curve (Recall@k, k = 1..20) and the time
+taken (embedding included). One JSON object on stdout; --html writes a page of each query and its top answers.
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import os
+import time
 from pathlib import Path
-from urllib.parse import quote
 
 import torch
 import torch.nn.functional as F
 
+from translate.backbones.encoders import ENCODERS
 from translate.evaluation import report
-from translate.evaluation.classify import add_common_arguments, emit, load_folder, translator
+from translate.evaluation.classify import add_common_arguments, emit, translator
+from translate.evaluation.loading import HALVES, iter_batches
+from translate.evaluation.retrieval_page import THUMB, write_page
+from translate.evaluation.retrieval_sets import MATCHES, retrieval_set
 from translate.export import load_encoder
-from translate.utils import write_text_atomic
 
 log = logging.getLogger(__name__)
 RECALL_AT = (1, 5, 10)
 CMC_DEPTH = 20
+GREY = (0.299, 0.587, 0.114)  # ITU-R 601, as PIL's "L": what a 1-channel encoder was trained on
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", required=True, type=Path, help="export folder whose encoder embeds the images")
-    parser.add_argument("--query", required=True, type=Path, help="labeled folder of queries DIR/<class>/<image>")
-    parser.add_argument("--gallery", required=True, type=Path, help="labeled folder searched, DIR/<class>/<image>")
-    parser.add_argument("--translate-query", type=Path, help="export of a generator (DTN) mapping the queries into "
-                                                             "the gallery's domain before embedding")
-    parser.add_argument("--html", type=Path, help="write a page with each query and its top-3 answers")
+    embedder = parser.add_mutually_exclusive_group(required=True)
+    embedder.add_argument("--model", type=Path, help="export folder whose encoder or embedding embeds the images")
+    embedder.add_argument("--encoder", choices=sorted(ENCODERS), help="an off-the-shelf ImageNet encoder (packaged "
+                          "weights, pooled features) instead of a trained export: the baseline")
+    parser.add_argument("--image-size", type=int, default=128, help="--encoder: the input side (default 128)")
+    parser.add_argument("--query", required=True, type=Path, help="folder of queries")
+    parser.add_argument("--gallery", required=True, type=Path, help="folder searched")
+    parser.add_argument("--match", choices=MATCHES, default="class", help="class: labeled folders DIR/<class>/<img>, "
+                        "any image of the query's class is a hit; name: the gallery file of the same name is the "
+                        "one hit (default class)")
+    parser.add_argument("--pairs", type=Path, help="file of 'QUERY GALLERY' relative paths, one pair per line: the "
+                        "one hit of each listed query (instance level)")
+    parser.add_argument("--distractors", type=Path, nargs="+", default=[], help="folders of extra gallery images "
+                        "that answer no query")
+    parser.add_argument("--query-half", choices=HALVES, help="use one half of side-by-side query files")
+    parser.add_argument("--gallery-half", choices=HALVES, help="use one half of side-by-side gallery and "
+                        "distractor files")
+    parser.add_argument("--translate-query", type=Path, help="export of a generator (DTN, pix2pix) mapping the "
+                        "queries into the gallery's domain before embedding")
+    parser.add_argument("--html", type=Path, help="write a page with each query and its top answers")
+    parser.add_argument("--top", type=int, default=5, help="answers per query on the page (default 5)")
     add_common_arguments(parser)
 
 
 def retrieval_metrics(query: torch.Tensor, query_labels: torch.Tensor, gallery: torch.Tensor,
                       gallery_labels: torch.Tensor) -> tuple[dict, torch.Tensor]:
     """Metrics of cosine ranking, and the ranking itself (Q x G gallery indices, best first; ties keep gallery
-    order). Queries whose class is absent from the gallery count as misses in Recall@K and CMC and are left
+    order). Queries whose label is absent from the gallery count as misses in Recall@K and CMC and are left
     out of mAP."""
     similarity = F.normalize(query.float(), dim=1) @ F.normalize(gallery.float(), dim=1).T
     ranking = torch.sort(similarity, dim=1, descending=True, stable=True).indices
@@ -58,59 +84,82 @@ def retrieval_metrics(query: torch.Tensor, query_labels: torch.Tensor, gallery: 
 
 
 @torch.no_grad()
-def embed(loader, encoder, generator=None, device="cpu") -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    embeddings, labels, paths = [], [], []
-    for batch in loader:
-        x = batch["image"].to(device)
+def embed(files: list[Path], half: str | None, embedder, spec: dict, args, generator=None,
+          skipped: list | None = None) -> tuple[torch.Tensor, list[int], list[torch.Tensor]]:
+    """(embeddings, indices of the files that could be read, uint8 thumbnails): each image resized (bicubic,
+    antialiased) to the embedder's input side, in [-1, 1], translated first when a generator is given."""
+    size, index = spec["image_size"], {str(f): i for i, f in enumerate(files)}
+    embeddings, kept, thumbs = [], [], []
+    for paths, images in iter_batches([[f] for f in files], args.batch_size, [half], args.workers,
+                                      desc="embedding", progress=not args.no_progress, skipped=skipped):
+        x = F.interpolate(images.float() / 127.5 - 1, size=(size, size), mode="bicubic", antialias=True,
+                          align_corners=False).clamp(-1, 1).to(args.device)
         if generator is not None:
             x = generator(x)
-        embeddings.append(encoder(x).float().cpu())
-        labels.append(batch["label"])
-        paths += batch["path"]
-    return torch.cat(embeddings), torch.cat(labels), paths
+        thumbs += list(((F.interpolate(x, size=(THUMB, THUMB), mode="area") + 1) * 127.5).round().clamp(0, 255)
+                       .to(torch.uint8).cpu())
+        if spec["in_channels"] == 1:
+            x = (x * torch.tensor(GREY, device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        embeddings.append(embedder(x).float().cpu())
+        kept += [index[str(p[0])] for p in paths]
+    return torch.cat(embeddings), kept, thumbs
+
+
+def off_the_shelf(name: str, image_size: int, device) -> tuple[torch.nn.Module, dict]:
+    from translate.backbones.digit_nets import TimmEncoder
+
+    return TimmEncoder(name, pretrained=True, image_size=image_size).eval().to(device), {
+        "image_size": image_size, "in_channels": 3}
 
 
 def run(args) -> int:
     args.device = report.resolve_device(args.device)
-    encoder, spec = load_encoder(args.model, device=args.device, with_spec=True)
+    if args.model:
+        embedder, spec = load_encoder(args.model, device=args.device, with_spec=True)
+    else:
+        embedder, spec = off_the_shelf(args.encoder, args.image_size, args.device)
     generator = translator(args.translate_query, args.device)
-    # one class numbering for both folders: the union of their class names
-    names = sorted({p.name for folder in (args.query, args.gallery) if folder.is_dir()
-                    for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")})
-    query = embed(load_folder(args.query, spec, args, names), encoder, generator, args.device)
-    gallery = embed(load_folder(args.gallery, spec, args, names), encoder, None, args.device)
-    metrics, ranking = retrieval_metrics(query[0], query[1], gallery[0], gallery[1])
-    missing = sorted({names[i] for i in query[1].tolist()} - {names[i] for i in gallery[1].tolist()})
-    warnings = [f"query classes {', '.join(missing)} have no image in the gallery: those queries can never be "
-                "answered right, and pull every score down"] if missing else []
-    for warning in warnings:
-        log.warning(warning)
+    data = retrieval_set(args.query, args.gallery, args.match, args.pairs, tuple(args.distractors))
+    start, skipped = time.perf_counter(), []
+    query, query_kept, query_thumbs = embed(data.query, args.query_half, embedder, spec, args, generator, skipped)
+    gallery, gallery_kept, gallery_thumbs = embed(data.gallery, args.gallery_half, embedder, spec, args,
+                                                  None, skipped)
+    # what could not be read is left out: drop it from the lists so that index i is the i-th embedding again
+    data.query, data.query_labels = [data.query[i] for i in query_kept], [data.query_labels[i] for i in query_kept]
+    if len(gallery_kept) < len(data.gallery):
+        renumber = {old: new for new, old in enumerate(gallery_kept)} if data.level == "instance" else None
+        data.gallery = [data.gallery[i] for i in gallery_kept]
+        data.gallery_labels = [data.gallery_labels[i] for i in gallery_kept]
+        if renumber is not None:  # instance labels are gallery positions
+            data.names = [data.names[i] for i in gallery_kept]
+            data.gallery_labels = list(range(len(gallery_kept)))
+            data.query_labels = [renumber.get(label, -1) for label in data.query_labels]
+    metrics, ranking = retrieval_metrics(query, torch.tensor(data.query_labels), gallery,
+                                         torch.tensor(data.gallery_labels))
+    seconds = time.perf_counter() - start
     result = {**{k: metrics[k] for k in ("recall@1", "recall@5", "recall@10", "map")}, "cmc": metrics["cmc"],
-              "queries": len(query[1]), "gallery": len(gallery[1]), "model": str(args.model),
-              "translate_query": str(args.translate_query) if args.translate_query else None, "warnings": warnings}
+              "level": data.level, "queries": len(data.query), "gallery": len(data.gallery),
+              "seconds": round(seconds, 3), "ms_per_query": round(1000 * seconds / max(len(data.query), 1), 2),
+              "model": str(args.model or f"{args.encoder} (ImageNet, off the shelf)"),
+              "translate_query": str(args.translate_query) if args.translate_query else None,
+              "skipped": skipped, "warnings": warnings(data)}
+    for warning in result["warnings"]:
+        log.warning(warning)
     if args.html:
-        write_html(args.html, query, gallery, ranking, names, result)
+        write_page(args.html, data, query_thumbs, gallery_thumbs, ranking, result, args.top)
         log.info("wrote %s", args.html)
     emit(result, args.json)
     return 0
 
 
-def write_html(path: Path, query, gallery, ranking: torch.Tensor, names: list[str], result: dict, top: int = 3):
-    """One row per query: the query image, then its top answers framed green (same class) or red."""
-
-    def cell(image_path: str, label: int, hit: bool | None) -> str:
-        src = quote(os.path.relpath(Path(image_path).resolve(), path.parent.resolve()))
-        colour = "#888" if hit is None else ("#2a2" if hit else "#d22")
-        return (f'<td><img src="{src}" style="border:3px solid {colour};width:64px;image-rendering:pixelated">'
-                f"<br>{html.escape(names[label])}</td>")
-
-    rows = []
-    for i, order in enumerate(ranking[:, :top].tolist()):
-        q_label = int(query[1][i])
-        answers = "".join(cell(gallery[2][j], int(gallery[1][j]), int(gallery[1][j]) == q_label) for j in order)
-        rows.append(f"<tr>{cell(query[2][i], q_label, None)}{answers}</tr>")
-    summary = ", ".join(f"{k} {result[k]:.4f}" for k in ("recall@1", "recall@5", "recall@10", "map"))
-    header = "".join(f"<th>#{k + 1}</th>" for k in range(top))
-    write_text_atomic(path, f"<!doctype html><meta charset=utf-8><title>retrieval</title><body>"
-                            f"<p>{html.escape(summary)}</p><table><tr><th>query</th>{header}</tr>"
-                            f"{''.join(rows)}</table></body>\n")
+def warnings(data) -> list[str]:
+    unanswerable = [q for q, label in zip(data.query, data.query_labels) if label not in set(data.gallery_labels)]
+    if not unanswerable:
+        return []
+    if data.level == "class":
+        missing = sorted({data.caption(label) for label in data.query_labels} -
+                         {data.caption(label) for label in data.gallery_labels})
+        return [f"query classes {', '.join(missing)} have no image in the gallery: those queries can never be "
+                "answered right, and pull every score down"]
+    names = ", ".join(q.name for q in unanswerable[:5]) + (" ..." if len(unanswerable) > 5 else "")
+    return [f"{len(unanswerable)} queries have no match in the gallery ({names}): they count as misses"]
