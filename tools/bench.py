@@ -1,6 +1,8 @@
 """Benchmarks that print and save JSON. Subcommands:
 
-  convert   images/s of `translate convert` against the reference's test path (tests/reference_test_script.py),
+  convert   images/s of `translate convert` against a re-implementation of the reference's test path
+            (tests/reference_test_script.py, run as a script: the pixel-parity oracle of the tests, not the
+            reference's own test.py),
             same weights, same images, same run: over the whole command (process start to exit, measured here)
             and over the loop (reported by each). Variants run in turns, so load on a shared machine hits all.
 
@@ -47,7 +49,7 @@ sys.path.insert(0, str(REPO))
 import quality  # noqa: E402  (tools/quality.py)
 import serve_load  # noqa: E402  (tools/serve_load.py)
 
-from tests import reference_test_script  # noqa: E402
+from translate.backbones import build_generator  # noqa: E402
 
 
 def make_inputs(folder: Path, count: int, size: int, seed: int = 0) -> None:
@@ -63,9 +65,10 @@ def make_inputs(folder: Path, count: int, size: int, seed: int = 0) -> None:
 
 
 def make_weights(path: Path, arch: str, ngf: int) -> None:
-    """A reference-layout state dict (the reference's own architecture, PyTorch's default init)."""
+    """A reference-layout state dict: our generators keep the reference's module names (translate.export's
+    load_reference_generator reads such files as they are), with the papers' N(0, 0.02) init."""
     torch.manual_seed(0)
-    net = reference_test_script.define_G(3, 3, ngf, arch, "instance", use_dropout=False)
+    net = build_generator(arch, 3, 3, ngf=ngf, norm="instance", dropout=False)
     torch.save(net.state_dict(), path)
 
 
