@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from translate import config as config_lib
 from translate.data import build_loader
+from translate.data.skip import SkipUnreadable
 from translate.export import write_export
 from translate.models import MODELS
 from translate.models.common import Progress, StepCounter, TrainClock, linear_decay_lambda
@@ -90,10 +91,16 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
             log.info("resumed from %s at step %d", folder, counter.step)
             _forget_metrics_after(run_dir / "metrics.jsonl", counter.step)
 
-    loader = build_loader(dataset, cfg.data.batch_size, seed=cfg.train.seed, num_workers=cfg.data.num_workers,
-                          rank=accelerator.process_index, world_size=accelerator.num_processes,
-                          start_step=counter.step)
-    batches = iter(loader)
+    if cfg.data.skip_unreadable:
+        dataset = SkipUnreadable(dataset)
+
+    def batches_from(step: int):
+        """This rank's batches from `step` on; files skipped as unreadable are warned about here, once each."""
+        loader = build_loader(dataset, cfg.data.batch_size, seed=cfg.train.seed, num_workers=cfg.data.num_workers,
+                              rank=accelerator.process_index, world_size=accelerator.num_processes, start_step=step)
+        return map(dataset.report, loader) if cfg.data.skip_unreadable else iter(loader)
+
+    batches = batches_from(counter.step)
     progress = tqdm(total=cfg.train.max_steps, initial=counter.step, desc="train", dynamic_ncols=True,
                     disable=not accelerator.is_main_process)
     images_per_step = cfg.data.batch_size * accelerator.num_processes
