@@ -149,16 +149,19 @@ def adam(params, lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999) -> 
 
 
 class StepCounter:
-    """The training step as a registered state object, so Accelerate checkpoints carry it (not folder names)."""
+    """The training step as a registered state object, so checkpoints carry it (not folder names), and how many
+    times train.on_nonfinite=rollback has rolled the run back (its limit holds across resumes)."""
 
     def __init__(self, step: int = 0):
         self.step = step
+        self.rollbacks = 0
 
     def state_dict(self) -> dict:
-        return {"step": self.step}
+        return {"step": self.step, "rollbacks": self.rollbacks}
 
     def load_state_dict(self, state: dict) -> None:
         self.step = int(state["step"])
+        self.rollbacks = int(state.get("rollbacks", 0))  # checkpoints from before rollbacks existed have none
 
 
 class TrainClock:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,13 @@ from translate.export import write_export
 from translate.models import MODELS
 from translate.models.common import Progress, StepCounter, TrainClock, linear_decay_lambda
 from translate.training import checkpoints
+from translate.training.divergence import (
+    DivergedError,
+    check_finite,
+    check_finite_weights,
+    roll_back,
+    set_scheduled_lrs,
+)
 from translate.training.periodic_eval import BestScore, evaluate_model, load_eval_images, save_best
 from translate.training.samples import save_sample_grid, side_effect_free
 from translate.utils import distributed_without_gpus, write_text_atomic
@@ -83,13 +89,12 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     if resume:
         folder = checkpoints.resume(root, state, accelerator)
         # The optimizers' saved lr is the old run's schedule; a resume may extend max_steps, so set this run's.
-        for scheduler in schedulers.values():
-            for group, base, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
-                group["lr"] = base * factor(scheduler.last_epoch)
-            scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
+        set_scheduled_lrs(schedulers)
         if accelerator.is_main_process:
             log.info("resumed from %s at step %d", folder, counter.step)
             _forget_metrics_after(run_dir / "metrics.jsonl", counter.step)
+    elif cfg.train.on_nonfinite == "rollback":  # a divergence before the first checkpoint rolls back to the start
+        checkpoints.save(root, 0, state, accelerator, cfg.train.keep_checkpoints)
 
     if cfg.data.skip_unreadable:
         dataset = SkipUnreadable(dataset)
@@ -101,50 +106,61 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         return map(dataset.report, loader) if cfg.data.skip_unreadable else iter(loader)
 
     batches = batches_from(counter.step)
+    rollback = cfg.train.on_nonfinite == "rollback"
     progress = tqdm(total=cfg.train.max_steps, initial=counter.step, desc="train", dynamic_ncols=True,
                     disable=not accelerator.is_main_process)
     images_per_step = cfg.data.batch_size * accelerator.num_processes
     tick = last_tick = time.perf_counter()
     tick_step = counter.step
     while counter.step < cfg.train.max_steps:
-        batch = _to_device(next(batches), accelerator.device, memory_format)
-        lrs = {f"lr_{name}": scheduler.get_last_lr()[0] for name, scheduler in schedulers.items()}
-        losses = model.train_step(batch, accelerator, Progress(counter.step, cfg.train.max_steps))
-        check_finite(losses, counter.step + 1, root)  # before this step can reach a checkpoint or an export
-        for scheduler in schedulers.values():
-            scheduler.step()
-        counter.step += 1
-        progress.update(1)
-        step = counter.step
-        now = time.perf_counter()
-        clock.seconds, last_tick = clock.seconds + now - last_tick, now  # training time, summed over resumes
-        final = step == cfg.train.max_steps or _out_of_time(clock, cfg.train, accelerator)
-        if step % cfg.train.log_every == 0 or final:
-            seconds = (time.perf_counter() - tick) / (step - tick_step)  # the steps since the last log or resume
-            tick, tick_step = time.perf_counter(), step
-            record = {"step": step, **losses, **lrs, "train_minutes": round(clock.seconds / 60, 4),
-                      "sec_per_step": seconds, "images_per_s": images_per_step / seconds}
-            _log_metrics(accelerator, run_dir, record)
-            progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()})
-        if accelerator.is_main_process and (step % cfg.train.sample_every == 0 or final):
-            with side_effect_free(model.raw.values()):
-                visuals = model.visuals(batch)
-                if visuals:  # a classifier has nothing to show
-                    save_sample_grid(visuals, run_dir / "samples" / f"step_{step:08d}.png")
-        if cfg.eval.every and (step % cfg.eval.every == 0 or final):
-            check_finite_weights(model.raw, step, root)  # an export_best must never hold NaN either
-            if accelerator.is_main_process:
+        try:
+            batch = _to_device(next(batches), accelerator.device, memory_format)
+            lrs = {f"lr_{name}": scheduler.get_last_lr()[0] for name, scheduler in schedulers.items()}
+            losses = model.train_step(batch, accelerator, Progress(counter.step, cfg.train.max_steps))
+            # before this step can reach a checkpoint or an export
+            check_finite(losses, counter.step + 1, root, accelerator if rollback else None)
+            for scheduler in schedulers.values():
+                scheduler.step()
+            counter.step += 1
+            progress.update(1)
+            step = counter.step
+            now = time.perf_counter()
+            clock.seconds, last_tick = clock.seconds + now - last_tick, now  # training time, summed over resumes
+            final = step == cfg.train.max_steps or _out_of_time(clock, cfg.train, accelerator)
+            if step % cfg.train.log_every == 0 or final:
+                seconds = (time.perf_counter() - tick) / (step - tick_step)  # the steps since the last log or resume
+                tick, tick_step = time.perf_counter(), step
+                record = {"step": step, **losses, **lrs, "train_minutes": round(clock.seconds / 60, 4),
+                          "sec_per_step": seconds, "images_per_s": images_per_step / seconds}
+                _log_metrics(accelerator, run_dir, record)
+                progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()})
+            if accelerator.is_main_process and (step % cfg.train.sample_every == 0 or final):
                 with side_effect_free(model.raw.values()):
-                    scores = evaluate_model(model, cfg, eval_set, accelerator.device)
-                _log_metrics(accelerator, run_dir, {"step": step, **{f"eval/{k}": v for k, v in scores.items()}})
-                if best.improves(scores):
-                    save_best(model, cfg, run_dir, best, scores, step)
-            accelerator.wait_for_everyone()
-        if step % cfg.train.checkpoint_every == 0 or final:
-            check_finite_weights(model.raw, step, root)
-            checkpoints.save(root, step, state, accelerator, cfg.train.keep_checkpoints)
-        if final:
-            break
+                    visuals = model.visuals(batch)
+                    if visuals:  # a classifier has nothing to show
+                        save_sample_grid(visuals, run_dir / "samples" / f"step_{step:08d}.png")
+            if cfg.eval.every and (step % cfg.eval.every == 0 or final):
+                check_finite_weights(model.raw, step, root)  # an export_best must never hold NaN either
+                if accelerator.is_main_process:
+                    with side_effect_free(model.raw.values()):
+                        scores = evaluate_model(model, cfg, eval_set, accelerator.device)
+                    _log_metrics(accelerator, run_dir, {"step": step, **{f"eval/{k}": v for k, v in scores.items()}})
+                    if best.improves(scores):
+                        save_best(model, cfg, run_dir, best, scores, step)
+                accelerator.wait_for_everyone()
+            if step % cfg.train.checkpoint_every == 0 or final:
+                check_finite_weights(model.raw, step, root)
+                checkpoints.save(root, step, state, accelerator, cfg.train.keep_checkpoints)
+            if final:
+                break
+        except DivergedError as error:
+            if not rollback:
+                raise
+            roll_back(error, root, state, schedulers, accelerator)  # or re-raises: the limit, no checkpoint
+            if accelerator.is_main_process:
+                _forget_metrics_after(run_dir / "metrics.jsonl", counter.step)
+            batches = batches_from(counter.step)
+            progress.n, tick, tick_step = counter.step, time.perf_counter(), counter.step
     progress.close()
 
     export_dir = run_dir / "export"
@@ -164,32 +180,6 @@ def _out_of_time(clock: TrainClock, train_cfg, accelerator) -> bool:
     if accelerator.num_processes > 1:
         over = accelerator.reduce(over, "max")
     return bool(over.item())
-
-
-class DivergedError(FloatingPointError):
-    """A loss or a weight became NaN or infinite: training stops before that state is saved or exported."""
-
-
-def check_finite(losses: dict[str, float], step: int, root: Path) -> None:
-    bad = sorted(name for name, value in losses.items() if not math.isfinite(value))
-    if bad:
-        raise DivergedError(f"step {step}: {', '.join(f'{n}={losses[n]}' for n in bad)}: training diverged and "
-                            f"stopped; nothing of it was saved. {_last_good(root)}Lower model.lr, or try "
-                            "model.gan_mode=lsgan or train.mixed_precision=no")
-
-
-def check_finite_weights(nets: dict, step: int, root: Path) -> None:
-    """The losses were finite, but an update can still overflow a weight: never checkpoint or export that."""
-    for name, net in nets.items():
-        for key, tensor in net.state_dict().items():
-            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                raise DivergedError(f"step {step}: {name}.{key} holds NaN or infinite values: training diverged; "
-                                    f"nothing of it was saved. {_last_good(root)}Lower model.lr")
-
-
-def _last_good(root: Path) -> str:
-    found = checkpoints.checkpoint_folders(root)
-    return f"The last checkpoint, {found[-1]}, is intact (--resume continues from it). " if found else ""
 
 
 def lr_factor(model, train_cfg) -> Callable[[int], float]:
