@@ -15,6 +15,7 @@ reflect-pad to the multiple and crop back, so the output has the input's exact s
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -146,6 +147,9 @@ def convert_jobs(jobs: list[Job], translator: Translator, channels: int, size, c
     def decoded():
         for item in loader:
             if item.error is None:
+                if item.frames > 1:
+                    tqdm.write(printable(f"warning: {jobs[item.index].rel} has {item.frames} frames (multi-page or "
+                                         "animated); only the first is converted"), file=sys.stderr)
                 yield item
             else:
                 failed.append({"input": jobs[item.index].rel, "reason": item.error})
@@ -154,7 +158,8 @@ def convert_jobs(jobs: list[Job], translator: Translator, channels: int, size, c
     def collect(item, future) -> None:
         job = jobs[item.index]
         try:
-            converted.append({"input": job.rel, "output": job.out, "size": future.result()})
+            record = {"input": job.rel, "output": job.out, "size": future.result()}
+            converted.append({**record, "frames": item.frames} if item.frames > 1 else record)
         except Exception as error:
             failed.append({"input": job.rel, "reason": f"cannot write {job.target}: {error}"})
         progress.update()
@@ -221,6 +226,10 @@ def finish(args, settings: dict, results: list[dict], skipped: list[tuple[Path, 
           f"{len(skipped)} not images or unreadable), failed {len(failed)}; {rate}{total_s:.1f} s in all")
     for r in failed[:10]:
         print(printable(f"  failed: {r['input']}: {r['reason']}"))
+    several = sum("frames" in r for r in converted)
+    if several:
+        print(f"  {several} inputs have several frames (multi-page TIFF, animated WebP/PNG): only the first of each "
+              "was converted; manifest.json gives each one's frame count")
     if failed or skipped:
         print(f"  the full list is in {errors}")
     if args.gallery:

@@ -30,6 +30,7 @@ class Decoded:
     image: np.ndarray | None = None  # HxWxC uint8, C = the model's input channels
     alpha: np.ndarray | None = None  # HxW uint8 when the input has transparency
     error: str | None = None
+    frames: int = 1  # > 1: a multi-page or animated input, of which only the first frame is converted
 
 
 def decode(path: Path, channels: int, size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -53,7 +54,17 @@ class DecodeDataset(Dataset):
             image, alpha = decode(self.jobs[index].source, self.channels, self.size)
         except Exception as error:  # reported per file, never fatal
             return Decoded(index, error=str(error))
-        return Decoded(index, image, alpha)
+        return Decoded(index, image, alpha, frames=frame_count(self.jobs[index].source))
+
+
+def frame_count(path: Path) -> int:
+    """Pages of a TIFF, frames of an animated WebP or PNG; 1 for a still image. Counted so that a run can say that
+    only the first was converted, instead of dropping the rest without a word."""
+    try:
+        with Image.open(path) as img:
+            return getattr(img, "n_frames", 1)
+    except Exception:  # the first frame decoded fine; a damaged later one is not worth failing the file for
+        return 1
 
 
 def keep(item):
