@@ -3,8 +3,9 @@
 Starts the studio server in a subprocess, sends `--requests` sketches from `--clients` concurrent clients and then
 `--malformed` bad uploads (text, truncated PNG, a header claiming a huge image, no image field), and writes JSON:
 every answer's status, p50/p95/max latency of the good ones, and the server's resident memory after the first 20
-and after all requests. Without --model it serves an untrained export of the sketch2handbag CPU preset's
-architecture (pix2pix U-Net-128, ngf 32, train-mode inference): latency and memory do not depend on the weights.
+and after all requests; with --pen N also how closely the page's output follows the pen. Without --model it
+serves an untrained export of the sketch2handbag CPU preset's architecture (pix2pix U-Net-128, ngf 32, train-mode
+inference): latency and memory do not depend on the weights.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 from PIL import Image, ImageDraw
+from serve_pen import pen_follow  # tools/serve_pen.py
 
 from translate import config
 from translate.export import write_export
@@ -36,6 +38,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--malformed", type=int, default=50)
     parser.add_argument("--size", type=int, default=128, help="side of the sketches, pixels")
+    parser.add_argument("--pen", type=int, default=0, help="afterwards, draw this many strokes in headless Chromium "
+                        "and time pen-up to output shown (tools/serve_pen.py)")
     parser.add_argument("--json", type=Path, help="also write the result here")
 
 
@@ -87,6 +91,8 @@ def run(args) -> int:
         base = f"http://127.0.0.1:{port}"
         try:
             result = load(httpx, base, server.pid, args)
+            if args.pen:
+                result["pen"] = pen_follow(base, args.pen)
         finally:
             server.terminate()
             server.wait(timeout=60)
