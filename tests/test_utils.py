@@ -1,8 +1,12 @@
 """atomic_path: the target is replaced whole or not at all, and no temporary is left behind."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from translate.utils import atomic_path, write_text_atomic
+from translate.utils import atomic_path, remove_stale_temporaries, write_text_atomic
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
@@ -21,3 +25,16 @@ def test_the_temporary_keeps_the_extension_and_missing_folders_are_made(tmp_path
         assert tmp.suffix == ".png" and tmp.parent == target.parent and tmp.name.startswith(".")
         tmp.write_bytes(b"png")
     assert target.read_bytes() == b"png" and len(list(target.parent.iterdir())) == 1
+
+
+def test_temporaries_of_a_killed_writer_are_removed_and_a_live_ones_kept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / "sub" / f".out.{int(dead.stdout)}.partial.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"half")
+    live = tmp_path / f".out.{os.getpid()}.partial.png"
+    live.write_bytes(b"being written")
+    other = tmp_path / ".notes.partial"  # not a name atomic_path makes
+    other.write_text("mine")
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert not stale.exists() and live.exists() and other.exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -31,6 +32,32 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+_TEMPORARY = re.compile(r"\..+\.(?P<pid>\d+)\.partial(\.[^.]*)?")  # atomic_path's names
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> int:
+    """Remove the temporaries of atomic_path under `folder` whose process has died: a SIGKILL mid-write skips the
+    cleanup, and the hidden half file would only take space. A live process's temporary is left alone, so this is
+    safe beside other processes still writing. Returns how many were removed."""
+    removed = 0
+    for path in Path(folder).rglob(".*.partial*"):
+        match = _TEMPORARY.fullmatch(path.name)
+        if match and path.is_file() and not _alive(int(match["pid"])):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -32,7 +32,13 @@ from translate.inference import MODES, PRECISIONS, Translator, group_by_size, pr
 from translate.inference.allocator import retain_freed_memory
 from translate.inference.compiled import COMPILE_MODES
 from translate.inference.model import add_model_arguments, load_model_from_args
-from translate.utils import die_with_parent, distributed_without_gpus, printable, write_text_atomic
+from translate.utils import (
+    die_with_parent,
+    distributed_without_gpus,
+    printable,
+    remove_stale_temporaries,
+    write_text_atomic,
+)
 
 TILE_HINT = 512  # the --tile a failed out-of-memory image is told to try
 
@@ -98,6 +104,7 @@ def convert(args) -> int:
     done = [job for job, e in zip(mine, exists) if e]
     if state.is_main_process:
         args.output_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(args.output_dir)  # half-written outputs of a killed run
         write_manifest(args.output_dir, settings, complete=False)
     batch_size = args.batch_size or (1 if device.type == "cpu" else 8)
     translator = Translator(prepare_for_inference(model.net, settings["mode"]), model.size_multiple, device,
