@@ -258,7 +258,9 @@ def plot(points: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4))
     for ax, metric in zip(np.atleast_1d(axes), metrics):
         for variant in dict.fromkeys(p["variant"] for p in points):
-            mine = sorted((p for p in points if p["variant"] == variant), key=lambda p: p["minutes"])
+            mine = sorted((p for p in points if p["variant"] == variant and metric in p), key=lambda p: p["minutes"])
+            if not mine:  # the untranslated line has no remade_* scores
+                continue
             if variant == "input":
                 ax.axhline(mine[0][metric], color="grey", linestyle="--", label="untranslated")
             else:
