@@ -44,10 +44,14 @@ def pen_follow(base: str, strokes: int) -> dict:
             canvas = driver.find_element(By.ID, "canvas")
             delays = []
             for i in range(strokes):
-                offset = (i % 7) * 20 - 60
-                ActionChains(driver, duration=15).move_to_element_with_offset(canvas, -90, offset).click_and_hold() \
-                    .move_by_offset(60, 40).move_by_offset(60, -40).move_by_offset(50, 30).release().perform()
-                wait.until(lambda d: d.execute_script("return window.shownAt > window.penUp"))
+                driver.execute_script("window.penUp = 0; window.shownAt = 0;")  # this stroke's times only
+                # a zigzag inside the canvas (it is the model's size: 128 px for the CPU preset), a new row each time
+                w, h = canvas.size["width"], canvas.size["height"]
+                y = round(h * ((i % 7) / 10 - 0.3))
+                ActionChains(driver, duration=15).move_to_element_with_offset(canvas, -w // 3, y).click_and_hold() \
+                    .move_by_offset(w // 4, h // 8).move_by_offset(w // 4, -h // 8).move_by_offset(w // 6, h // 10) \
+                    .release().perform()
+                wait.until(lambda d: d.execute_script("return window.penUp > 0 && window.shownAt > window.penUp"))
                 delays.append(driver.execute_script("return (window.shownAt - window.penUp) / 1000"))
         finally:
             driver.quit()

@@ -153,10 +153,17 @@ function scheduleDrawing() {
   if (studio.model) studio.timer = setTimeout(sendDrawing, DEBOUNCE_MS);
 }
 
+// The drawing as a PNG blob, at once: toBlob waits for an idle moment, which measured a full second in headless
+// Chromium (tools/serve_pen.py), twice the time the output may lag the pen; toDataURL encodes synchronously.
+function canvasPng() {
+  const base64 = canvas.toDataURL("image/png").split(",")[1];
+  return new Blob([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], { type: "image/png" });
+}
+
 async function sendDrawing() {
   studio.controller?.abort(); // the older drawing's answer is of no use any more
   const controller = (studio.controller = new AbortController());
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+  const blob = canvasPng();
   try {
     setStatus("translating the drawing…");
     const png = await translateBlob(blob, "drawing.png", studio.model.name, studio.net, controller.signal);
