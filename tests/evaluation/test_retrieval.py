@@ -9,11 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.helpers import make_classifier_export, write_labeled
+from tests.helpers import PIX2PIX_TINY, make_classifier_export, write_labeled
 from translate import cli, config
 from translate.evaluation import retrieval
 from translate.evaluation.retrieval_sets import retrieval_set
 from translate.export import write_export
+from translate.models import MODELS
 from translate.models.classifier import build_classifier, classifier_spec
 
 
@@ -147,3 +148,19 @@ def test_off_the_shelf_encoder_embeds_without_an_export(tmp_path, capsys):
                      "--gallery-half", "right", "--no-progress"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["recall@1"] == 1.0 and "off the shelf" in result["model"]
+
+
+def test_translating_with_dropout_on_gives_the_same_scores_every_run(tmp_path, capsys):
+    cfg = config.load(None, [*PIX2PIX_TINY, "model.dropout=true"])
+    generator = write_export(tmp_path / "pix2pix", MODELS["pix2pix"].build(cfg.model).export_nets(), cfg)
+    export = make_classifier_export(tmp_path / "export")
+    pairs = write_side_by_side(tmp_path / "val", 6, seed=0)
+    command = ["eval", "retrieval", "--model", str(export), "--query", str(pairs), "--gallery", str(pairs),
+               "--match", "name", "--query-half", "left", "--gallery-half", "right", "--translate-query",
+               str(generator), "--no-progress"]
+    scores = []
+    for _ in range(2):
+        torch.manual_seed(len(scores) + 7)  # whatever the process's RNG was before
+        assert cli.main(command) == 0
+        scores.append({k: v for k, v in json.loads(capsys.readouterr().out).items() if k in ("map", "cmc")})
+    assert scores[0] == scores[1]

@@ -49,7 +49,12 @@ def load_folder(folder: Path, spec: dict, args, classes: list[str] | None = None
 
 
 def translator(export: Path | None, device) -> torch.nn.Module | None:
-    return None if export is None else load_generator(export, device=device)
+    """The generator that maps inputs first, if any. A train-mode generator (pix2pix keeps dropout on at test time)
+    draws its dropout from the global RNG: seeded here, so one command gives the same scores on every run."""
+    if export is None:
+        return None
+    torch.manual_seed(0)
+    return load_generator(export, device=device)
 
 
 @torch.no_grad()

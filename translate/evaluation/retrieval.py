@@ -124,7 +124,6 @@ def run(args) -> int:
     embedder = embedder.to(memory_format=torch.channels_last)
     generator = translator(args.translate_query, args.device)
     data = retrieval_set(args.query, args.gallery, args.match, args.pairs, tuple(args.distractors))
-    torch.manual_seed(0)  # a train-mode generator's dropout (pix2pix): the same draws, the same scores, every run
     start, skipped = time.perf_counter(), []
     query, query_kept, query_thumbs = embed(data.query, args.query_half, embedder, spec, args, generator, skipped)
     gallery, gallery_kept, gallery_thumbs = embed(data.gallery, args.gallery_half, embedder, spec, args,
