@@ -6,6 +6,7 @@ half-written file under the final name, and readers see the old file or the new 
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import re
 import signal
@@ -73,7 +74,10 @@ def die_with_parent(*_) -> None:
         try:
             ctypes.CDLL("libc.so.6").prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         except (OSError, AttributeError):  # not glibc: the worker's own parent check remains
-            pass
+            return
+        parent = multiprocessing.parent_process()
+        if parent is not None and os.getppid() != parent.pid:  # it died before the line above: no signal will come
+            os._exit(0)
 
 
 def printable(name: str) -> str:
