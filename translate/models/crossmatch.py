@@ -31,6 +31,7 @@ from translate.data.datasets import PairedDataset
 from translate.losses import cross_domain_nce, grl_lambda
 from translate.models.classifier import encoder_description, make_optimizer, pretrained_arg
 from translate.models.common import EMA, Progress, averaged
+from translate.models.dann import domain_loss
 
 
 @dataclass
@@ -97,11 +98,7 @@ class CrossMatch:
         total = loss_match
         if self.adapt:
             lambd = grl_lambda(progress.fraction, cfg.grl_gamma)
-            self.raw["domain"].grl.lambd = lambd
-            domain_logits = self.nets["domain"](unit).float().squeeze(1)
-            is_photo = torch.cat([torch.zeros(n), torch.ones(n)]).to(domain_logits.device)
-            out["loss_domain"] = F.binary_cross_entropy_with_logits(domain_logits, is_photo)
-            out["acc_domain"] = ((domain_logits > 0).float() == is_photo).float().mean()
+            out["loss_domain"], out["acc_domain"] = domain_loss(self.nets["domain"], self.raw["domain"], unit, n, lambd)
             out["grl_lambda"] = torch.tensor(lambd)
             total = total + cfg.domain_weight * out["loss_domain"]
         optimizer = self.optimizers["crossmatch"]

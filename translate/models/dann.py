@@ -137,11 +137,8 @@ class DANN:
         total = loss_cls
         if self.adapt:
             lambd = grl_lambda(p, cfg.grl_gamma)
-            self.raw["domain"].grl.lambd = lambd
-            domain_logits = self.nets["domain"](features).float().squeeze(1)
-            is_target = torch.cat([torch.zeros(n), torch.ones(x.shape[0] - n)]).to(domain_logits.device)
-            out["loss_domain"] = F.binary_cross_entropy_with_logits(domain_logits, is_target)
-            out["acc_domain"] = ((domain_logits > 0).float() == is_target).float().mean()
+            out["loss_domain"], out["acc_domain"] = domain_loss(self.nets["domain"], self.raw["domain"], features,
+                                                                n, lambd)
             total = total + cfg.domain_weight * out["loss_domain"]
             if cfg.pseudo_weight > 0:
                 out["loss_pseudo"], out["pseudo_kept"] = pseudo_label_loss(logits[n:], cfg.pseudo_threshold)
@@ -162,6 +159,17 @@ class DANN:
         if self.domain_bns:
             net = merge_batchnorm(copy.deepcopy(net), "target")
         return {"classifier": (net, classifier_spec(self.cfg, net))}
+
+
+def domain_loss(domain: nn.Module, raw_domain: nn.Module, features: torch.Tensor, n_first: int,
+                lambd: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """DANN's domain loss L_d (JMLR eq. 9-10): the domain classifier `domain` (prepared; `raw_domain` unwrapped,
+    whose gradient reversal layer gets weight `lambd`) tells the first `n_first` rows of `features` (domain 0:
+    source, sketches) from the rest (domain 1: target, photos). Returns (BCE loss, accuracy)."""
+    raw_domain.grl.lambd = lambd
+    logits = domain(features).float().squeeze(1)
+    is_second = torch.cat([torch.zeros(n_first), torch.ones(features.shape[0] - n_first)]).to(logits.device)
+    return F.binary_cross_entropy_with_logits(logits, is_second), ((logits > 0).float() == is_second).float().mean()
 
 
 def pseudo_label_loss(target_logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
