@@ -4,8 +4,8 @@ Starts the studio server in a subprocess, sends `--requests` sketches from `--cl
 `--malformed` bad uploads (text, truncated PNG, a header claiming a huge image, no image field), and writes JSON:
 every answer's status, p50/p95/max latency of the good ones, and the server's resident memory after the first 20
 and after all requests; with --pen N also how closely the page's output follows the pen. Without --model it
-serves an untrained export of the sketch2handbag CPU preset's architecture (pix2pix U-Net-128, ngf 32, train-mode
-inference): latency and memory do not depend on the weights.
+serves an untrained pix2pix U-Net-128 at ngf 32 (train-mode inference): latency and memory do not depend on the
+weights. The README's figures come from the trained sketch2handbag `cpu` preset, passed with --model.
 """
 
 from __future__ import annotations
