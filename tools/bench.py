@@ -1,8 +1,8 @@
 """Benchmarks that print and save JSON. Subcommands:
 
-  convert   images/s of `translate convert` against a re-implementation of the reference's test path
-            (tests/reference_test_script.py, run as a script: the pixel-parity oracle of the tests, not the
-            reference's own test.py),
+  convert   images/s of `translate convert` against the reference's test path: with --reference PATH, a
+            checkout's own test.py; without, tests/reference_test_script.py (the tests' re-implementation and
+            pixel-parity oracle, run as a script),
             same weights, same images, same run: over the whole command (process start to exit, measured here)
             and over the loop (reported by each). Variants run in turns, so load on a shared machine hits all.
 
@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -72,9 +73,9 @@ def make_weights(path: Path, arch: str, ngf: int) -> None:
     torch.save(net.state_dict(), path)
 
 
-def timed(cmd: list[str], env: dict) -> float:
+def timed(cmd: list[str], env: dict, cwd: Path = REPO) -> float:
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])}... failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -101,7 +102,12 @@ def bench_convert(args) -> dict:
         cache = work / f"inductor_cache_{repeat}"
         for name, extra in variants.items():
             out = work / name
-            if extra is None:
+            if extra is None and args.reference:
+                reference_env = {**env, **({} if (args.device or "cpu").startswith("cuda") else
+                                           {"CUDA_VISIBLE_DEVICES": ""})}  # it takes the first GPU if it sees one
+                whole = timed(reference_test_command(args, inputs, weights, out), reference_env, cwd=args.reference)
+                loop = None  # the reference reports no loop time
+            elif extra is None:
                 timing_file = work / "reference_timing.json"
                 whole = timed([sys.executable, str(REPO / "tests" / "reference_test_script.py"), "--dataroot",
                                str(inputs), "--weights", str(weights), "--results_dir", str(out), "--arch", args.arch,
@@ -123,12 +129,26 @@ def bench_convert(args) -> dict:
     reference = summary["reference"]["whole_images_per_s"]
     for name in variants:
         summary[name]["whole_speedup_vs_reference"] = round(summary[name]["whole_images_per_s"] / reference, 3)
-    return {"benchmark": "convert", "arch": args.arch, "ngf": args.ngf, "size": args.size, "images": args.images,
+    reference_images = work / "reference" / ("bench/test_latest/images" if args.reference else "images")
+    return {"benchmark": "convert", "reference": str(args.reference or "tests/reference_test_script.py"),
+            "arch": args.arch, "ngf": args.ngf, "size": args.size, "images": args.images,
             "device": args.device or "cpu", "precision": args.precision, "batch_size": args.batch_size,
-            "max_abs_diff_to_reference": max_diff(work / "reference" / "images", work / "ours_eager"),
+            "max_abs_diff_to_reference": max_diff(reference_images, work / "ours_eager"),
             "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                         "torch": torch.__version__, "load_average_after": os.getloadavg()},
             "summary": summary, "runs": runs, "workdir": str(work)}
+
+
+def reference_test_command(args, inputs: Path, weights: Path, out: Path) -> list[str]:
+    """The reference checkout's own test.py on the same weights and images: its `test` model (one generator, train
+    mode as there), the single-folder loader without resizing, results under OUT/bench/test_latest/images."""
+    checkpoints = weights.parent / "reference_checkpoints"
+    (checkpoints / "bench").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(weights, checkpoints / "bench" / "latest_net_G_A.pth")
+    return [args.reference_python, "test.py", "--dataroot", str(inputs), "--name", "bench", "--model", "test",
+            "--model_suffix", "_A", "--checkpoints_dir", str(checkpoints), "--results_dir", str(out),
+            "--dataset_mode", "single", "--preprocess", "none", "--no_flip", "--netG", args.arch, "--ngf",
+            str(args.ngf), "--norm", "instance", "--no_dropout", "--num_test", str(args.images)]
 
 
 def max_diff(reference_images: Path, ours: Path) -> int:
@@ -189,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", default="fp32", help="ours only (the reference has none)")
     p.add_argument("--batch-size", type=int, help="ours only (the reference runs batch 1)")
     p.add_argument("--workdir", help="keep inputs and outputs here (default: a new temporary folder)")
+    p.add_argument("--reference", type=Path, metavar="PATH", help="a checkout of pytorch-CycleGAN-and-pix2pix: time "
+                   "its own test.py (default: tests/reference_test_script.py, the tests' re-implementation)")
+    p.add_argument("--reference-python", default=sys.executable, help="the Python that runs it (needs dominate, wandb)")
     p.add_argument("--json", type=Path, help="also write the result here")
     p = sub.add_parser("forward", help="eager vs compiled vs bf16 forward passes, in turns")
     p.add_argument("--calls", type=int, default=10)

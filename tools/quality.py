@@ -22,6 +22,9 @@ Everything goes under --out: quality.json (every point; written after each, so a
 where it stopped), quality.png (each score against training minutes, one curve per variant, the untranslated
 inputs as a dashed line) and samples.png (the same validation inputs, one row per variant at its last point).
 
+`--reference PATH` adds the curve of the reference implementation's own train.py, set up as one of the presets
+(`--reference-like`, default the first variant) and trained for the same minutes (tools/reference_run.py).
+
     python tools/split_holdout.py ../shared/data/horse2zebra runs/h2z_split --count 100
     python tools/bench.py quality recipes/horse2zebra.yaml --split runs/h2z_split --variants cpu cpu_cut cpu_fastcut \
         --minutes 15 --score-every 5 --imagenet-class zebra --out runs/quality_h2z
@@ -43,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import reference_run  # tools/reference_run.py, beside this file
 from PIL import Image, ImageFilter
 
 from translate import config as config_lib
@@ -64,6 +68,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--remade", metavar="METHOD:THICKNESS", help="paired splits: also score inputs re-made "
                         "from the targets by datasets/prepare.py edges, e.g. xdog:3")
     parser.add_argument("--set", nargs="*", default=[], help="overrides for every variant, e.g. data.num_workers=1")
+    parser.add_argument("--reference", type=Path, metavar="PATH", help="a checkout of pytorch-CycleGAN-and-pix2pix: "
+                        "also train its own train.py for the same minutes, scored the same way")
+    parser.add_argument("--reference-like", metavar="PRESET", help="the preset the reference is set up as "
+                        "(networks, sizes, batch, lr); default: the first variant")
+    parser.add_argument("--reference-python", default=sys.executable, help="the Python that runs the reference "
+                        "(it needs dominate and wandb besides torch); default: this one")
     parser.add_argument("--out", type=Path, required=True)
 
 
@@ -140,6 +150,8 @@ def run(args) -> int:
             results["points"].append(point)
             write_text_atomic(results_path, json.dumps(results, indent=1))
             print(json.dumps(point), flush=True)
+    if args.reference:
+        reference_run.train_and_score(args, times, val, results, results_path, translate_folder, score)
     plot(results["points"], args.out / "quality.png")
     sample_sheet(args, val, args.out / "samples.png")
     print(f"wrote {results_path}, {args.out / 'quality.png'}, {args.out / 'samples.png'}")
@@ -169,11 +181,13 @@ def train_and_score(args, variant: str, minutes: float, val: Validation) -> dict
             "peak_rss_mb": round(peak / 2**20), **scores}
 
 
-def translate_folder(export: Path, net: str, inputs: Path, outputs: Path, size: int) -> None:
-    """`translate convert` at the scale the model was trained at: the one inference path users get."""
-    subprocess.run([sys.executable, "-m", "translate", "convert", str(export), str(inputs), str(outputs),
-                    "--net", net, "--size", f"{size}x{size}", "--overwrite", "--compile", "off"],
-                   check=True, stdout=subprocess.DEVNULL)
+def translate_folder(model: Path, net: str | None, inputs: Path, outputs: Path, size: int,
+                     extra: list[str] = ()) -> None:
+    """`translate convert` at the scale the model was trained at: the one inference path users get. `model` is an
+    export (`net` names its generator) or a reference .pth (`extra` gives its architecture)."""
+    subprocess.run([sys.executable, "-m", "translate", "convert", str(model), str(inputs), str(outputs),
+                    *(["--net", net] if net else []), *extra, "--size", f"{size}x{size}", "--overwrite",
+                    "--compile", "off"], check=True, stdout=subprocess.DEVNULL)
 
 
 def train_overrides(args, minutes: float) -> list[str]:
@@ -284,7 +298,7 @@ def sample_sheet(args, val: Validation, path: Path, side: int = 128) -> None:
             continue
         first = list_images(inputs)[:SAMPLES]
         rows.append(first)
-        for variant in args.variants:
+        for variant in [*args.variants, *(["reference"] if args.reference else [])]:
             folders = sorted((args.out / variant).glob(f"{prefix}minutes_*"),
                              key=lambda p: float(p.name.split("_")[-1]))
             if folders:
