@@ -60,8 +60,9 @@ def snapshot_steps(path: Path) -> int:
     return int(torch.load(path, weights_only=True)["steps"])
 
 
-def test_pause_snapshot_and_resume_keep_time_and_steps(stand_in, tmp_path):
-    work = tmp_path / "work"
+def test_pause_snapshot_and_resume_keep_time_and_steps(stand_in, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    work = Path("work")  # relative, as on the bench's command line; the stand-in runs in its own checkout
     run = reference_run.ReferenceTraining(stand_in, sys.executable, ["--batch_size", "2"], work, "G_A", threads=0)
     try:
         run.train_until(2.0)

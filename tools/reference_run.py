@@ -81,7 +81,7 @@ class ReferenceTraining:
         self.steps_before = self.state["steps"]  # steps of earlier processes (an interrupted benchmark)
         self.log = work / "train.log"
         self.batch = int(flags[flags.index("--batch_size") + 1])
-        checkpoints = work / "checkpoints"
+        checkpoints = (work / "checkpoints").resolve()  # it runs in its checkout: relative paths would land there
         every = str(SAVE_EVERY * self.batch)  # the reference counts images, and saves when a multiple is reached
         command = [python, "train.py", *flags, "--name", "quality", "--checkpoints_dir", str(checkpoints), "--no_html",
                    "--n_epochs", "100000", "--n_epochs_decay", "0", "--save_latest_freq", every,
@@ -129,7 +129,8 @@ class ReferenceTraining:
                 os.killpg(self.process.pid, signal.SIGCONT)
                 self.train_until(self.state["seconds"] + 1)
         else:
-            raise SystemExit(f"{self.latest}: no complete generator after 20 s; see {self.log}")
+            state = "not complete" if self.latest.exists() else "not written"
+            raise SystemExit(f"{self.latest}: {state} after 20 s more of training; see {self.log}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.latest, dest)
         self.state["steps"] = self.steps_before + self.steps_in_log()
