@@ -74,7 +74,6 @@ class ReferenceTraining:
     """The reference's train.py in its own process group: run for some seconds, pause, snapshot, continue."""
 
     def __init__(self, reference: Path, python: str, flags: list[str], work: Path, net: str, threads: int):
-        self.work, self.net = work, net
         self.state_path = work / "state.json"
         self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {"seconds": 0.0,
                                                                                                  "steps": 0}
