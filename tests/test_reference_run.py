@@ -101,7 +101,7 @@ def test_a_reference_that_dies_is_reported_with_its_log(tmp_path):
 
 
 def test_flags_set_the_reference_up_as_the_preset():
-    cfg = config_lib.load("recipes/horse2zebra.yaml", [], preset="cpu")
+    cfg = config_lib.load("recipes/horse2zebra.yaml", [], preset="cpu_cyclegan")
     flags = reference_run.reference_flags(cfg, Path("split"))
     options = dict(zip(flags[::2], flags[1::2]))
     assert options["--model"] == "cycle_gan" and options["--netG"] == "resnet_6blocks"
