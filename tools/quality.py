@@ -151,7 +151,7 @@ def run(args) -> int:
             write_text_atomic(results_path, json.dumps(results, indent=1))
             print(json.dumps(point), flush=True)
     if args.reference:
-        reference_run.train_and_score(args, times, val, results, results_path, translate_folder, score)
+        reference_run.train_and_score(args, times, val, results, results_path, translate_and_score)
     plot(results["points"], args.out / "quality.png")
     sample_sheet(args, val, args.out / "samples.png")
     print(f"wrote {results_path}, {args.out / 'quality.png'}, {args.out / 'samples.png'}")
@@ -166,19 +166,26 @@ def train_and_score(args, variant: str, minutes: float, val: Validation) -> dict
     if (run_dir / "checkpoints").is_dir():
         command.append("--resume")
     peak = run_measuring_memory(command, args.out / variant / "train.log")
-    fakes = args.out / variant / f"minutes_{minutes:g}"
     net = "G_AB" if cfg.model.name in ("cyclegan", "cut") else "G"
-    translate_folder(run_dir / "export", net, val.inputs, fakes, cfg.data.load_size)
-    scores = score(val, fakes, args.imagenet_class)
-    if val.remade:
-        remade_fakes = args.out / variant / f"remade_minutes_{minutes:g}"
-        translate_folder(run_dir / "export", net, val.remade, remade_fakes, cfg.data.load_size)
-        remade = score(val, remade_fakes, args.imagenet_class, inputs=val.remade)
-        scores.update({f"remade_{k}": v for k, v in remade.items()})
+    scores = translate_and_score(args, val, run_dir / "export", net, args.out / variant, minutes, cfg.data.load_size)
     last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     return {"variant": variant, "minutes": minutes, "step": last["step"],
             "sec_per_step": round(last["train_minutes"] * 60 / last["step"], 4),  # everything in the loop, averaged
             "peak_rss_mb": round(peak / 2**20), **scores}
+
+
+def translate_and_score(args, val: Validation, model: Path, net: str | None, folder: Path, minutes: float, size: int,
+                        extra: list[str] = ()) -> dict:
+    """Translate the validation inputs into folder/minutes_M (and the remade inputs into folder/remade_minutes_M,
+    scores prefixed `remade_`) and score them."""
+    scores = {}
+    for inputs, prefix in ((val.inputs, ""), (val.remade, "remade_")):
+        if inputs is None:
+            continue
+        fakes = folder / f"{prefix}minutes_{minutes:g}"
+        translate_folder(model, net, inputs, fakes, size, extra)
+        scores.update({prefix + k: v for k, v in score(val, fakes, args.imagenet_class, inputs=inputs).items()})
+    return scores
 
 
 def translate_folder(model: Path, net: str | None, inputs: Path, outputs: Path, size: int,

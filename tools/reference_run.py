@@ -162,8 +162,7 @@ def tree_rss(pid: int) -> int:
         return 0
 
 
-def train_and_score(args, times: list[float], val, results: dict, results_path: Path, translate_folder,
-                    score) -> None:
+def train_and_score(args, times: list[float], val, results: dict, results_path: Path, translate_and_score) -> None:
     """The reference's curve: the points of `times` not yet in `results`, appended as they are scored."""
     todo = [m for m in times if not any(p["variant"] == "reference" and p["minutes"] == m for p in results["points"])]
     if not todo:
@@ -179,15 +178,8 @@ def train_and_score(args, times: list[float], val, results: dict, results_path: 
             run.train_until(minutes * 60)
             snapshot = work / "snapshots" / f"minutes_{minutes:g}_net_{net}.pth"
             steps = run.pause_and_snapshot(snapshot)
-            fakes = work / f"minutes_{minutes:g}"
-            translate_folder(snapshot, None, val.inputs, fakes, cfg.data.load_size, extra=convert_flags(cfg))
-            scores = score(val, fakes, args.imagenet_class)
-            if val.remade:
-                remade_fakes = work / f"remade_minutes_{minutes:g}"
-                translate_folder(snapshot, None, val.remade, remade_fakes, cfg.data.load_size,
-                                 extra=convert_flags(cfg))
-                remade = score(val, remade_fakes, args.imagenet_class, inputs=val.remade)
-                scores.update({f"remade_{k}": v for k, v in remade.items()})
+            scores = translate_and_score(args, val, snapshot, None, work, minutes, cfg.data.load_size,
+                                         convert_flags(cfg))
             point = {"variant": "reference", "like": like, "minutes": minutes, "step": steps,
                      "sec_per_step": round(run.state["seconds"] / max(steps, 1), 4),
                      "peak_rss_mb": round(run.peak / 2**20), **scores}
