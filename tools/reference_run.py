@@ -120,7 +120,7 @@ class ReferenceTraining:
     def pause_and_snapshot(self, dest: Path) -> int:
         """Pause the process group, copy the last saved generator to `dest`; the steps trained so far."""
         for _ in range(20):
-            os.killpg(self.process.pid, signal.SIGSTOP)
+            self.stop_group()
             try:  # the reference writes its .pth in place: a paused save may be half written
                 torch.load(self.latest, map_location="cpu", weights_only=True)
                 break
@@ -135,6 +135,22 @@ class ReferenceTraining:
         self.state["steps"] = self.steps_before + self.steps_in_log()
         write_text_atomic(self.state_path, json.dumps(self.state))
         return self.state["steps"]
+
+    def stop_group(self) -> None:
+        """SIGSTOP the group and wait until every process in it has stopped: the signal is delivered asynchronously,
+        and a process still running for a moment could be writing the file about to be copied."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                parent = psutil.Process(self.process.pid)
+                tree = [parent, *parent.children(recursive=True)]
+                if all(p.status() in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE) for p in tree):
+                    return
+            except psutil.NoSuchProcess:
+                return  # it exited; train_until reports that
+            time.sleep(0.01)
+        raise SystemExit(f"the reference's train.py (pid {self.process.pid}) did not stop within 10 s of SIGSTOP")
 
     def resume(self) -> None:
         os.killpg(self.process.pid, signal.SIGCONT)
