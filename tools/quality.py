@@ -61,7 +61,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("recipe", type=Path)
     parser.add_argument("--split", type=Path, required=True, help="folder with trainA/trainB/valA/valB "
                         "(tools/split_holdout.py)")
-    parser.add_argument("--variants", nargs="+", required=True, help="presets of the recipe, run in this order")
+    parser.add_argument("--variants", nargs="*", default=[], help="presets of the recipe, run in this order (none: "
+                        "only the reference, e.g. on another core, with --reference-like)")
     parser.add_argument("--minutes", type=float, default=15, help="training minutes per variant")
     parser.add_argument("--score-every", type=float, default=5, help="minutes of training between scores")
     parser.add_argument("--imagenet-class", help="also score the ImageNet class rate, e.g. zebra")
@@ -134,6 +135,8 @@ def cut_halves(files: list[Path], root: Path, dest: Path, half: str, size: int |
 
 
 def run(args) -> int:
+    if not args.variants and not (args.reference and args.reference_like):
+        raise SystemExit("bench quality: name --variants, or --reference with --reference-like, or both")
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "quality.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {"points": []}
