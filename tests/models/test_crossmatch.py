@@ -2,6 +2,7 @@
 gradients of each loss go, the no-adaptation baseline, and an export that `translate eval retrieval` embeds with."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from tests.helpers import FakeAccelerator, tiny_model
 from translate.export import load_classifier, load_encoder, write_export
 from translate.losses import cross_domain_nce
 from translate.models.common import Progress
+from translate.models.crossmatch import is_known_pair
 
 
 def test_cross_domain_nce_equals_a_direct_implementation():
@@ -56,7 +58,43 @@ def test_the_domain_gradient_reaches_the_embedder_reversed(tmp_path):
 def test_domain_weight_zero_is_the_no_adaptation_baseline(tmp_path):
     _, model, batch = tiny_model("crossmatch", tmp_path, "model.domain_weight=0")
     assert set(model.nets) == {"embedder"}
-    assert set(model.train_step(batch, FakeAccelerator(), Progress(0, 10))) == {"loss_match", "batch_recall@1"}
+    assert set(model.train_step(batch, FakeAccelerator(), Progress(0, 10))) == {"loss_match", "batch_recall@1",
+                                                                                 "known_pairs"}
+
+
+def test_known_pairs_are_a_stable_share_of_the_names():
+    names = [f"train/{i}_AB.jpg" for i in range(2000)]
+    quarter = [is_known_pair(name, 0.25) for name in names]
+    assert 0.22 < sum(quarter) / len(names) < 0.28
+    assert quarter == [is_known_pair(name, 0.25) for name in names]  # no salted hash(): the same in every process
+    assert all(is_known_pair(name, 1.0) for name in names) and not any(is_known_pair(name, 0.0) for name in names)
+    half = [is_known_pair(name, 0.5) for name in names]
+    assert all(h for q, h in zip(quarter, half) if q)  # a larger share keeps the smaller one's pairs
+
+
+def test_unknown_pairs_do_not_reach_the_match_loss(tmp_path):
+    """Without adaptation only the known pairs count: the match loss is the InfoNCE of their rows alone, whatever
+    the unknown pairs' images are (noise here)."""
+    _, model, batch = tiny_model("crossmatch", tmp_path, "model.domain_weight=0", "data.batch_size=8")
+    names = [Path(p).name for p in batch["A_path"]]
+    share = next(s for s in (0.3, 0.4, 0.5, 0.6, 0.7) if 1 < sum(is_known_pair(n, s) for n in names) < len(names))
+    known = torch.tensor([is_known_pair(n, share) for n in names])
+    model.cfg.known_pairs = share
+    net = model.raw["embedder"].eval()  # eval: batch norm statistics would mix the rows
+    with torch.no_grad():
+        expected = cross_domain_nce(net(batch["A"][known]), net(batch["B"][known]), model.cfg.temperature)
+    noisy = dict(batch, A=batch["A"].clone(), B=batch["B"].clone())
+    noisy["A"][~known], noisy["B"][~known] = torch.randn_like(noisy["A"][~known]), torch.randn_like(noisy["B"][~known])
+    out = model.train_step(noisy, FakeAccelerator(), Progress(0, 10))
+    assert out["loss_match"] == pytest.approx(expected.item(), rel=1e-5)
+    assert out["known_pairs"] == pytest.approx(known.float().mean().item())
+
+
+def test_a_batch_without_known_pairs_still_gives_every_parameter_a_gradient(tmp_path):
+    _, model, batch = tiny_model("crossmatch", tmp_path, "model.domain_weight=0", "model.known_pairs=0")
+    out = model.train_step(batch, FakeAccelerator(), Progress(0, 10))
+    assert out["loss_match"] == 0 and out["known_pairs"] == 0
+    assert all(p.grad is not None for p in model.raw["embedder"].parameters() if p.requires_grad)
 
 
 def test_export_embeds_with_encoder_and_head_and_is_no_classifier(tmp_path):

@@ -10,6 +10,11 @@ the batch [sketches; photos]. Loss per step:
     L_d: DANN's domain classifier (Ganin et al. 2016, eq. 9-10) on the L2-normalised embeddings, behind a gradient
          reversal layer whose weight rises as lambda_p = 2 / (1 + exp(-gamma p)) - 1 (sec. 5.2.2)
 
+With `known_pairs` < 1 only that share of the training pairs counts as pairs (chosen by a stable hash of the file
+name, the same in every run and seed); the other sketches and photos are unpaired data that only the domain
+classifier sees. That is the semi-supervised street-to-shop setting, where adaptation has something to add: the
+no-adaptation baseline simply cannot use them.
+
 The domain classifier sees the normalised embedding because retrieval ranks by cosine: what must not tell the
 domains apart is the direction of an embedding, not its length. `domain_weight=0` is the no-adaptation baseline:
 no domain classifier at all, everything else equal. The export is an `embedding` net (encoder + head) that
@@ -21,7 +26,9 @@ the same crop/flip on both sides and optionally the sketch augmentation of trans
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +53,7 @@ class CrossMatchConfig:
     embedding_dim: int = 128
     temperature: float = 0.07  # InfoNCE tau (CLIP's initial value, MoCo's 0.07)
     domain_weight: float = 1.0  # 0: no domain classifier (the no-adaptation baseline)
+    known_pairs: float = 1.0  # share of training pairs used as pairs; the rest are unpaired (domain classifier only)
     domain_hidden: int = 256
     domain_layers: int = 1
     grl_gamma: float = 10.0
@@ -54,6 +62,12 @@ class CrossMatchConfig:
     momentum: float = 0.9  # sgd
     weight_decay: float = 0.0
     ema_decay: float = 0.0
+
+
+def is_known_pair(path: str, share: float) -> bool:
+    """Whether the training pair stored at `path` is one whose match the model may use: a stable hash of its file
+    name (not Python's salted hash()), so the known pairs are the same in every process, resume, run and seed."""
+    return share >= 1 or zlib.crc32(Path(path).name.encode()) % 10_000 < share * 10_000
 
 
 def build_embedder(cfg: CrossMatchConfig) -> EncoderClassifier:
@@ -90,11 +104,19 @@ class CrossMatch:
         sketches, photos = batch["A"], batch["B"]
         n = sketches.shape[0]
         embeddings = self.nets["embedder"](torch.cat([sketches, photos])).float()  # one forward for DDP
-        loss_match = cross_domain_nce(embeddings[:n], embeddings[n:], cfg.temperature)
+        known = torch.tensor([is_known_pair(path, cfg.known_pairs) for path in batch["A_path"]],
+                             device=embeddings.device)
+        query, gallery = embeddings[:n][known], embeddings[n:][known]
+        # a batch with fewer than two known pairs has no negatives: no match loss, but a graph through every
+        # parameter (DDP waits for every gradient)
+        loss_match = (cross_domain_nce(query, gallery, cfg.temperature) if len(query) > 1
+                      else 0.0 * embeddings.sum())
         unit = F.normalize(embeddings, dim=1)
-        # in-batch Recall@1: the share of sketches whose nearest photo in the batch is their own
-        hits = (unit[:n] @ unit[n:].T).argmax(1) == torch.arange(n, device=unit.device)
-        out = {"loss_match": loss_match, "batch_recall@1": hits.float().mean()}
+        out = {"loss_match": loss_match, "known_pairs": known.float().mean()}
+        if len(query):  # in-batch Recall@1 over the known pairs: sketches whose nearest known photo is their own
+            similarity = unit[:n][known] @ unit[n:][known].T
+            hits = similarity.argmax(1) == torch.arange(len(query), device=unit.device)
+            out["batch_recall@1"] = hits.float().mean()
         total = loss_match
         if self.adapt:
             lambd = grl_lambda(progress.fraction, cfg.grl_gamma)
