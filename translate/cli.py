@@ -6,6 +6,7 @@ import argparse
 import errno
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -103,7 +104,8 @@ def _train(args) -> int:
     cfg = config.load(args.recipe, args.overrides, preset=args.preset)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / Path(args.recipe).stem
     export_dir = train(cfg, run_dir, resume=args.resume)
-    print(f"export: {export_dir}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under accelerate launch / torchrun every rank returns here
+        print(f"export: {export_dir}")
     return 0
 
 

@@ -107,6 +107,7 @@ def test_two_process_ddp_on_cpu(unaligned_root, tmp_path):
                            "train.max_steps=3", "--run-dir", str(tmp_path / "run")],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("export: ") == 1  # one rank reports where the export is
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3]  # main process logs once per step
     assert records[-1]["images_per_s"] > 0
