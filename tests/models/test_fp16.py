@@ -9,8 +9,10 @@ import torch
 from accelerate import Accelerator
 from torch import nn
 
-from tests.helpers import FP16Accelerator, changed_parameters, net_state, tiny_model
+from tests.helpers import PIX2PIX_TINY, FP16Accelerator, changed_parameters, net_state, tiny_model
+from translate import config
 from translate.models.common import Progress
+from translate.training.loop import train
 
 
 def test_accelerate_runs_fp16_on_the_cpu_as_fp32():
@@ -18,6 +20,13 @@ def test_accelerate_runs_fp16_on_the_cpu_as_fp32():
     accelerator = Accelerator(cpu=True, mixed_precision="fp16")
     net = accelerator.prepare(nn.Conv2d(3, 4, 3))
     assert accelerator.scaler is None and net(torch.zeros(1, 3, 8, 8)).dtype == torch.float32
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU fp16 is real")
+def test_training_with_fp16_on_a_cpu_says_it_is_fp32(aligned_root, tmp_path, caplog):
+    train(config.load(None, [*PIX2PIX_TINY, f"data.root={aligned_root}", "train.max_steps=1",
+                             "train.mixed_precision=fp16"]), tmp_path / "run")
+    assert any("runs it in fp32" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
 
 
 @pytest.mark.parametrize("name", ["pix2pix", "cyclegan"])

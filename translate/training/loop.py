@@ -50,6 +50,9 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         log_with="tensorboard",
         project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
     )
+    if cfg.train.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+        log.warning("train.mixed_precision=fp16 on a CPU: Accelerate runs it in fp32 (no autocast, no gradient "
+                    "scaler); the CPU's half precision is bf16")
     root = run_dir / CHECKPOINTS
     entry = MODELS[cfg.model.name]
     # The dataset resolves what comes from the data (a classifier's class order) into cfg, so it is built before
