@@ -196,6 +196,21 @@ def test_l1_cycle_identity():
         assert fn(b.bfloat16(), torch.full((2, 3, 4, 4), 0.25)).dtype == torch.float32
 
 
+def test_perceptual_loss_is_the_weighted_l1_of_the_stages_with_real_features_fixed():
+    torch.manual_seed(0)
+    fake = [torch.randn(2, c, s, s, requires_grad=True) for c, s in ((4, 8), (6, 4), (8, 2), (3, 2), (5, 1))]
+    real = [torch.randn_like(f, requires_grad=True) for f in fake]
+    loss = losses.perceptual_loss(fake, real)
+    expected = sum(w * (f - r).abs().sum().item() / f.numel()
+                   for w, f, r in zip((1 / 32, 1 / 16, 1 / 8, 1 / 4, 1), fake, real))
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    loss.backward()
+    assert all(f.grad is not None for f in fake) and all(r.grad is None for r in real)  # the target is fixed
+    assert losses.perceptual_loss([f.bfloat16() for f in fake], real).dtype == torch.float32
+    with pytest.raises(ValueError, match="5 stage weights for 4 fake"):
+        losses.perceptual_loss(fake[:4], real[:4])
+
+
 # --- DTN: total variation and f-constancy -------------------------------------------------------
 
 

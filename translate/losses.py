@@ -132,6 +132,26 @@ def l1_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(*_pair(prediction, target))
 
 
+PERCEPTUAL_STAGE_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)  # pix2pixHD's VGGLoss weights, finest stage first
+
+
+def perceptual_loss(fake_features: list[torch.Tensor], real_features: list[torch.Tensor],
+                    weights: tuple[float, ...] = PERCEPTUAL_STAGE_WEIGHTS) -> torch.Tensor:
+    """The perceptual (feature reconstruction) loss of pix2pixHD (Wang et al. 2018, sec. 3.2, "we also include the
+    perceptual loss", lambda 10; after Johnson et al. 2016, eq. 2), as its official VGGLoss computes it:
+    sum_i w_i * mean |F_i(G(x)) - F_i(y)| over feature stages i, L1 distance, weights 1/32 ... 1 from the finest
+    stage to the coarsest, the real image's features held fixed. F is the caller's fixed network (pix2pixHD: VGG-19;
+    here a training EfficientNet, backbones.FrozenFeatures)."""
+    if len(fake_features) != len(weights) or len(real_features) != len(weights):
+        raise ValueError(f"perceptual loss: {len(weights)} stage weights for {len(fake_features)} fake and "
+                         f"{len(real_features)} real feature stages")
+    total = 0.0
+    for weight, fake, real in zip(weights, fake_features, real_features):
+        fake, real = _pair(fake, real.detach())
+        total = total + weight * (fake - real).abs().mean()
+    return total
+
+
 def cycle_loss(reconstructed: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """CycleGAN eq. 2, one direction: E[||F(G(x)) - x||_1] (lambda = 10 is the caller's)."""
     return F.l1_loss(*_pair(reconstructed, real))

@@ -1,5 +1,6 @@
 """pix2pix through the model: the D sub-step trains D only (on detached fakes), the G sub-step trains G only (D
-frozen, its gradients untouched), tricks.d_steps updates D that many times, R1 and WGAN-GP penalties reach D's loss."""
+frozen, its gradients untouched), tricks.d_steps updates D that many times, R1 and WGAN-GP penalties reach D's loss,
+the perceptual loss trains G through a frozen network that is nobody's net."""
 
 import math
 
@@ -53,3 +54,32 @@ def test_gradient_penalties_add_to_the_d_loss(penalty, off, on, tmp_path):
         losses[setting] = model.train_step(batch, FakeAccelerator(), Progress(0, 4))
         assert all(math.isfinite(v) for v in losses[setting].values()), (penalty, setting, losses[setting])
     assert losses["on"]["loss_D"] > losses["off"]["loss_D"] + 1e-4, losses
+
+
+def test_the_perceptual_loss_trains_g_through_a_frozen_network_that_is_not_a_net(tmp_path):
+    _, model, batch = tiny_model("pix2pix", tmp_path, "model.lambda_perceptual=10", seed=3)
+    features = model.perceptual
+    before = {k: v.clone() for k, v in features.state_dict().items()}
+    g_grads = []
+    model.optimizers["G"].register_step_pre_hook(
+        lambda *_: g_grads.append([p.grad.clone() for p in model.raw["G"].parameters()]))
+    torch.manual_seed(7)  # the same dropout draws in both runs (building the frozen net drew from the RNG)
+    out = model.train_step(batch, FakeAccelerator(), Progress(0, 4))
+    assert out["loss_G_perceptual"] > 0
+    assert all(p.grad is None and not p.requires_grad for p in features.parameters())
+    assert all(torch.equal(v, features.state_dict()[k]) for k, v in before.items())  # BN statistics too
+    assert not any(p is q for q in features.parameters() for net in model.raw.values() for p in net.parameters())
+    # the same step without the loss gives G other gradients: the loss reaches G
+    _, plain, _ = tiny_model("pix2pix", tmp_path / "plain", seed=3)
+    plain_grads = []
+    plain.optimizers["G"].register_step_pre_hook(
+        lambda *_: plain_grads.append([p.grad.clone() for p in plain.raw["G"].parameters()]))
+    torch.manual_seed(7)
+    plain_out = plain.train_step(batch, FakeAccelerator(), Progress(0, 4))
+    assert plain_out["loss_G_L1"] == out["loss_G_L1"]  # everything else equal
+    assert any(not torch.allclose(a, b) for a, b in zip(g_grads[0], plain_grads[0]))
+
+
+def test_the_judge_cannot_be_the_perceptual_loss(tmp_path):
+    with pytest.raises(ValueError, match="evaluation network never trains"):
+        tiny_model("pix2pix", tmp_path, "model.lambda_perceptual=10", "model.perceptual_encoder=efficientnet_lite0")

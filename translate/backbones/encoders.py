@@ -74,6 +74,9 @@ ENCODERS: dict[str, EncoderSpec] = {
     )
     for variant in (0, 1, 2)
 }
+# The encoders that may help train a translation model (pretrained U-Nets, the projected discriminator, the
+# perceptual loss); Lite0 judges the results (FID, class rate, perceptual distance), so it never trains them.
+TRAINING_ENCODERS = ("efficientnet_lite1", "efficientnet_lite2")
 
 
 def build_encoder(
@@ -222,3 +225,26 @@ def _create(arch: str, num_classes: int, kwargs: dict, overlay: dict, path: Path
     overlay = {**overlay, "url": "", "hf_hub_id": None, "file": str(path) if path else None}
     return timm.create_model(arch, pretrained=False, num_classes=num_classes, pretrained_cfg_overlay=overlay,
                              **kwargs)
+
+
+def check_training_encoder(name: str, what: str) -> None:
+    if name not in TRAINING_ENCODERS:
+        raise ValueError(f"{what} must be one of {', '.join(TRAINING_ENCODERS)}, got {name!r}"
+                         f"{' (the evaluation network never trains)' if name == 'efficientnet_lite0' else ''}")
+
+
+class FrozenFeatures(nn.Module):
+    """The feature stages of a fixed pretrained encoder, for a loss inside training (pix2pix's perceptual loss):
+    images in [-1, 1] -> one map per stage (strides 2 ... 32). Frozen: no parameter to optimise, eval mode kept,
+    rebuilt from the package rather than checkpointed. Only a training encoder (never the judge, Lite0)."""
+
+    def __init__(self, name: str = "efficientnet_lite2"):
+        super().__init__()
+        check_training_encoder(name, "a perceptual loss's encoder")
+        self.net = freeze(build_encoder(name, features_only=True))
+        self.normalize = Normalize(self.net)
+        self.name = name
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x  # a grayscale output is judged as grey RGB
+        return self.net(self.normalize((x + 1) / 2))

@@ -45,10 +45,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .encoders import Normalize, build_encoder
+from .encoders import Normalize, build_encoder, check_training_encoder
 from .layers import norm_layer, uses_bias
 
-TRAINING_ENCODERS = ("efficientnet_lite1", "efficientnet_lite2")  # Lite0 judges the results, so it never trains
 STAGES = (0, 1, 2, 3, 4)  # timm feature stages at strides 2, 4, 8, 16, 32
 DROPOUT_LEVELS = 2  # the deepest decoder levels that drop out when dropout=True
 
@@ -140,9 +139,7 @@ class PretrainedUnet(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, encoder: str = "efficientnet_lite1", ngf: int = 64,
                  norm: str = "batch", dropout: bool = False, pretrained: bool = True):
         super().__init__()
-        if encoder not in TRAINING_ENCODERS:
-            raise ValueError(f"a generator's encoder must be one of {', '.join(TRAINING_ENCODERS)}, got {encoder!r}"
-                             f"{' (the evaluation network never trains)' if encoder == 'efficientnet_lite0' else ''}")
+        check_training_encoder(encoder, "a generator's encoder")
         if in_channels not in (1, 3):
             raise ValueError(f"a pretrained-encoder U-Net takes 1 or 3 input channels, got {in_channels}")
         if ngf < 2:

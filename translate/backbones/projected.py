@@ -47,9 +47,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .encoders import Normalize, build_encoder, freeze
+from .encoders import Normalize, build_encoder, check_training_encoder, freeze
 
-ENCODERS = ("efficientnet_lite1", "efficientnet_lite2")  # Lite0 judges the results, so it never trains them
 TAPS = (1, 2, 3, 4)  # timm feature stages at strides 4, 8, 16, 32: the official's layer0..layer3
 MIN_SIZE = 224  # the official resizes smaller images to 224 px
 CCM_WIDTH = 64  # official `cout`; with `expand` the CCM widths are 64, 128, 256, 512
@@ -63,9 +62,7 @@ class FixedProjection(nn.Module):
 
     def __init__(self, encoder: str = "efficientnet_lite1", seed: int = 0):
         super().__init__()
-        if encoder not in ENCODERS:
-            raise ValueError(f"the projected discriminator's encoder must be one of {', '.join(ENCODERS)}, got "
-                             f"{encoder!r} (efficientnet_lite0 is the evaluation network)")
+        check_training_encoder(encoder, "the projected discriminator's encoder")
         self.encoder = build_encoder(encoder, features_only=True, out_indices=TAPS)
         self.normalize = Normalize(self.encoder)
         mixed = [CCM_WIDTH * 2**i for i in range(len(TAPS))]  # 64, 128, 256, 512

@@ -1,4 +1,9 @@
-"""pix2pix (Isola, Zhu, Zhou, Efros, CVPR 2017): conditional GAN, U-Net G, PatchGAN D on (input, output), L1."""
+"""pix2pix (Isola, Zhu, Zhou, Efros, CVPR 2017): conditional GAN, U-Net G, PatchGAN D on (input, output), L1.
+
+Off by default, `model.lambda_perceptual` adds pix2pixHD's perceptual loss (translate.losses.perceptual_loss; the
+paper's weight is 10) on a frozen training EfficientNet (`model.perceptual_encoder`, Lite2 by default; never Lite0,
+the judge). The frozen net is not one of the model's nets: no optimizer, no DDP, no checkpoint; rebuilt from its
+package."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import torch
 
 from translate import losses
 from translate.backbones import PRETRAINED_GENERATORS, build_discriminator, build_generator
+from translate.backbones.encoders import FrozenFeatures
 from translate.data import PairedDataset
 from translate.models import adversarial
 from translate.models.adversarial import GanOptions, discriminator_kwargs
@@ -30,6 +36,8 @@ class Pix2PixConfig(GanOptions):
     out_channels: int = 3
     # unet_lite1/2: the pretrained encoder is not updated in the first N steps (backbones/pretrained_unet.py)
     freeze_encoder_steps: int = 0
+    lambda_perceptual: float = 0.0  # pix2pixHD's perceptual loss (its weight: 10); 0 = off, as in pix2pix
+    perceptual_encoder: str = "efficientnet_lite2"
 
 
 class Pix2Pix:
@@ -52,6 +60,7 @@ class Pix2Pix:
         }
         self.ema = {"G": EMA(generator, cfg.tricks.ema_decay)} if cfg.tricks.ema_decay > 0 else {}
         self.extra_state = {f"ema_{k}": v for k, v in self.ema.items()}
+        self.perceptual = FrozenFeatures(cfg.perceptual_encoder) if cfg.lambda_perceptual > 0 else None
 
     def train_step(self, batch: dict, accelerator, progress: Progress) -> dict[str, float]:
         cfg, tricks, step = self.cfg, self.cfg.tricks, progress.step
@@ -77,14 +86,21 @@ class Pix2Pix:
         loss_g_gan = adversarial.generator_loss(self.raw["D"], torch.cat([real_a, fake_b], 1), cfg.gan_mode, tricks,
                                                 step)
         loss_g_l1 = losses.l1_loss(fake_b, real_b) * cfg.lambda_l1
-        accelerator.backward(loss_g_gan + loss_g_l1)
+        out = {}
+        if self.perceptual is not None:
+            features = self.perceptual.to(real_b.device)  # a no-op after the first step
+            with torch.no_grad():
+                real_features = features(real_b)
+            out["loss_G_perceptual"] = losses.perceptual_loss(features(fake_b), real_features) * cfg.lambda_perceptual
+        accelerator.backward(loss_g_gan + loss_g_l1 + out.get("loss_G_perceptual", 0.0))
         if step < cfg.freeze_encoder_steps:  # Adam skips a grad of None; requires_grad stays for DDP's sake
             for p in self.raw["G"].encoder_parameters():
                 p.grad = None
         self.optimizers["G"].step()
         for name, ema in self.ema.items():
             ema.update(self.raw[name])
-        return {"loss_D": loss_d.item(), "loss_G_GAN": loss_g_gan.item(), "loss_G_L1": loss_g_l1.item()}
+        return {"loss_D": loss_d.item(), "loss_G_GAN": loss_g_gan.item(), "loss_G_L1": loss_g_l1.item(),
+                **{k: v.item() for k, v in out.items()}}
 
     @torch.no_grad()
     def visuals(self, batch: dict) -> dict[str, torch.Tensor]:
