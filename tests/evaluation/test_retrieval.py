@@ -164,3 +164,21 @@ def test_translating_with_dropout_on_gives_the_same_scores_every_run(tmp_path, c
         assert cli.main(command) == 0
         scores.append({k: v for k, v in json.loads(capsys.readouterr().out).items() if k in ("map", "cmc")})
     assert scores[0] == scores[1]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_precision_bf16_embeds_under_autocast_and_finds_the_same_matches(precision, tmp_path, capsys, monkeypatch):
+    autocast_seen, build = [], retrieval.off_the_shelf
+
+    def spied(*args, **kwargs):
+        net, spec = build(*args, **kwargs)
+        net.register_forward_pre_hook(lambda *_: autocast_seen.append(torch.is_autocast_enabled("cpu")))
+        return net, spec
+
+    monkeypatch.setattr(retrieval, "off_the_shelf", spied)
+    pairs = write_side_by_side(tmp_path / "val", 3, seed=0)
+    assert cli.main(["eval", "retrieval", "--encoder", "efficientnet_lite1", "--image-size", "32", "--query",
+                     str(pairs), "--gallery", str(pairs), "--match", "name", "--query-half", "left",
+                     "--gallery-half", "right", "--precision", precision, "--device", "cpu", "--no-progress"]) == 0
+    assert autocast_seen and set(autocast_seen) == {precision == "bf16"}
+    assert json.loads(capsys.readouterr().out)["recall@1"] == 1.0

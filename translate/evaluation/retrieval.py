@@ -30,6 +30,7 @@ from translate.evaluation.loading import HALVES, iter_batches
 from translate.evaluation.retrieval_page import THUMB, write_page
 from translate.evaluation.retrieval_sets import MATCHES, retrieval_set
 from translate.export import load_encoder
+from translate.inference import PRECISIONS
 
 log = logging.getLogger(__name__)
 RECALL_AT = (1, 5, 10)
@@ -59,6 +60,8 @@ def add_arguments(parser) -> None:
                         "queries into the gallery's domain before embedding")
     parser.add_argument("--html", type=Path, help="write a page with each query and its top answers")
     parser.add_argument("--top", type=int, default=5, help="answers per query on the page (default 5)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16/fp16: embed (and translate) "
+                        "under autocast; the ranking is computed in fp32")
     add_common_arguments(parser)
 
 
@@ -88,21 +91,24 @@ def embed(files: list[Path], half: str | None, embedder, spec: dict, args, gener
           skipped: list | None = None) -> tuple[torch.Tensor, list[int], list[torch.Tensor]]:
     """(embeddings, indices of the files that could be read, uint8 thumbnails when a page is wanted): each image
     resized (bicubic, antialiased) to the embedder's input side, in [-1, 1], translated first when a generator is
-    given."""
+    given. With --precision bf16/fp16 the networks run under autocast (AMX CPUs, GPUs)."""
     size, index = spec["image_size"], {str(f): i for i, f in enumerate(files)}
+    dtype = PRECISIONS[args.precision]
+    autocast = torch.autocast(torch.device(args.device).type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
     embeddings, kept, thumbs = [], [], []
     for paths, images in iter_batches([[f] for f in files], args.batch_size, [half], args.workers,
                                       desc="embedding", progress=not args.no_progress, skipped=skipped):
         x = F.interpolate(images.float() / 127.5 - 1, size=(size, size), mode="bicubic", antialias=True,
                           align_corners=False).clamp(-1, 1).to(args.device)
-        if generator is not None:
-            x = generator(x)
+        with autocast:
+            x = x if generator is None else generator(x).float()
         if args.html:  # only the page needs them
             thumbs += list(((F.interpolate(x, size=(THUMB, THUMB), mode="area") + 1) * 127.5).round()
                            .clamp(0, 255).to(torch.uint8).cpu())
         if spec["in_channels"] == 1:
             x = (x * torch.tensor(GREY, device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-        embeddings.append(embedder(x.contiguous(memory_format=torch.channels_last)).float().cpu())
+        with autocast:
+            embeddings.append(embedder(x.contiguous(memory_format=torch.channels_last)).float().cpu())
         kept += [index[str(p[0])] for p in paths]
     return torch.cat(embeddings), kept, thumbs
 
