@@ -121,3 +121,30 @@ def test_a_preset_the_reference_cannot_build_is_refused_by_name():
     cfg = config_lib.load("recipes/sketch2handbag.yaml", [], preset="cpu_lite1")
     with pytest.raises(SystemExit, match="unet_lite1"):
         reference_run.reference_flags(cfg, Path("split"))
+
+
+def bench_quality_args(tmp_path, out: str, *argv: str):
+    import argparse
+
+    import quality
+
+    parser = argparse.ArgumentParser()
+    quality.add_arguments(parser)
+    return quality, parser.parse_args(["recipes/sketch2handbag.yaml", "--split", str(tmp_path / "split"),
+                                       "--out", str(tmp_path / out), *argv])
+
+
+def test_the_reference_alone_is_set_up_and_validated_as_its_preset(tmp_path):
+    """`--reference` without `--variants` (the reference on a core of its own): its preset sizes the validation
+    set; neither variants nor a reference preset is refused before anything is written."""
+    from tests.helpers import write_images
+
+    write_images(tmp_path / "split" / "val", 2, (64, 32), seed=0)
+    quality, args = bench_quality_args(tmp_path, "out", "--reference", "checkout", "--reference-like",
+                                       "cpu_paper")
+    val = quality.validation_sets(args)
+    assert val.size == 128 and len(list(val.inputs.glob("*.png"))) == 2
+    quality, args = bench_quality_args(tmp_path, "refused", "--reference", "checkout")
+    with pytest.raises(SystemExit, match="--variants, or --reference with --reference-like"):
+        quality.run(args)
+    assert not (tmp_path / "refused").exists()

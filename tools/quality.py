@@ -92,7 +92,7 @@ class Validation:
 
 
 def validation_sets(args) -> Validation:
-    cfg = config_lib.load(args.recipe, [f"data.root={args.split}"], preset=args.variants[0])
+    cfg = config_lib.load(args.recipe, [f"data.root={args.split}"], preset=(args.variants or [args.reference_like])[0])
     if (args.split / "valA").is_dir():
         return Validation(args.split / "valA", args.split / "valB", size=cfg.data.load_size)
     if not (args.split / "val").is_dir():
