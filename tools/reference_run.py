@@ -143,9 +143,8 @@ class ReferenceTraining:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                parent = psutil.Process(self.process.pid)
-                tree = [parent, *parent.children(recursive=True)]
-                if all(p.status() in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE) for p in tree):
+                if all(p.status() in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE)
+                       for p in process_tree(self.process.pid)):
                     return
             except psutil.NoSuchProcess:
                 return  # it exited; train_until reports that
@@ -170,10 +169,14 @@ class ReferenceTraining:
         return ((epoch - 1) * int(sizes[-1]) + images) // self.batch
 
 
+def process_tree(pid: int) -> list[psutil.Process]:
+    parent = psutil.Process(pid)
+    return [parent, *parent.children(recursive=True)]
+
+
 def tree_rss(pid: int) -> int:
     try:
-        parent = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)])
+        return sum(p.memory_info().rss for p in process_tree(pid))
     except psutil.Error:
         return 0
 

@@ -243,7 +243,6 @@ class FrozenFeatures(nn.Module):
         check_training_encoder(name, "a perceptual loss's encoder")
         self.net = freeze(build_encoder(name, features_only=True))
         self.normalize = Normalize(self.net)
-        self.name = name
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x  # a grayscale output is judged as grey RGB
