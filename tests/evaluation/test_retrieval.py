@@ -168,6 +168,8 @@ def test_translating_with_dropout_on_gives_the_same_scores_every_run(tmp_path, c
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_precision_bf16_embeds_under_autocast_and_finds_the_same_matches(precision, tmp_path, capsys, monkeypatch):
+    """Also: on a CPU without bf16 instructions (as probed) the result warns that bf16 is emulated, i.e. slow."""
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
     autocast_seen, build = [], retrieval.off_the_shelf
 
     def spied(*args, **kwargs):
@@ -181,4 +183,8 @@ def test_precision_bf16_embeds_under_autocast_and_finds_the_same_matches(precisi
                      str(pairs), "--gallery", str(pairs), "--match", "name", "--query-half", "left",
                      "--gallery-half", "right", "--precision", precision, "--device", "cpu", "--no-progress"]) == 0
     assert autocast_seen and set(autocast_seen) == {precision == "bf16"}
-    assert json.loads(capsys.readouterr().out)["recall@1"] == 1.0
+    result = json.loads(capsys.readouterr().out)
+    assert result["recall@1"] == 1.0
+    assert [w.split(":")[0] for w in result["warnings"]] == (["bf16 on this CPU is emulated (no native bf16 "
+                                                              "instructions, e.g. AMX or AVX512-BF16)"]
+                                                             if precision == "bf16" else [])

@@ -7,7 +7,14 @@ import torch
 from torch import nn
 
 from translate.backbones import build_generator
-from translate.inference import Translator, crop, group_by_size, pad_to_multiple, prepare_for_inference
+from translate.inference import (
+    Translator,
+    crop,
+    emulated_precision,
+    group_by_size,
+    pad_to_multiple,
+    prepare_for_inference,
+)
 from translate.inference import compiled as compiled_module
 from translate.inference.tiling import ramp_weights, tile_starts
 
@@ -175,3 +182,19 @@ def test_images_smaller_than_the_network_needs_are_padded_and_cropped_back(heigh
     image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
     (out,) = Translator(net, net.size_multiple)([image])
     assert out.shape == (height, width, 3) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_half_precision_without_cpu_instructions_is_named_slow(native, monkeypatch, caplog):
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_fp16_supported", lambda: native)
+    for precision in ("bf16", "fp16"):
+        warning = emulated_precision(precision, "cpu")
+        assert (warning is None) == native
+        assert native or warning.startswith(f"{precision} on this CPU is emulated")
+    assert emulated_precision("fp32", "cpu") is None
+    assert emulated_precision("bf16", "cuda") is None  # a GPU's own business: never probed on the CPU's flags
+    caplog.set_level("WARNING")
+    Translator(small_conv_net(), 1, "cpu", precision="bf16")
+    Translator(small_conv_net(), 1, "cpu", precision="fp32")
+    assert [r.getMessage() for r in caplog.records] == ([] if native else [emulated_precision("bf16", "cpu")])

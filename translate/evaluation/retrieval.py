@@ -30,7 +30,7 @@ from translate.evaluation.loading import HALVES, iter_batches
 from translate.evaluation.retrieval_page import THUMB, write_page
 from translate.evaluation.retrieval_sets import MATCHES, retrieval_set
 from translate.export import load_encoder
-from translate.inference import PRECISIONS
+from translate.inference import PRECISIONS, emulated_precision
 
 log = logging.getLogger(__name__)
 RECALL_AT = (1, 5, 10)
@@ -152,7 +152,7 @@ def run(args) -> int:
               "seconds": round(seconds, 3), "ms_per_query": round(1000 * seconds / max(len(data.query), 1), 2),
               "model": str(args.model or f"{args.encoder} (ImageNet, off the shelf)"),
               "translate_query": str(args.translate_query) if args.translate_query else None,
-              "skipped": skipped, "warnings": warnings(data)}
+              "skipped": skipped, "warnings": warnings(data, args)}
     for warning in result["warnings"]:
         log.warning(warning)
     if args.html:
@@ -162,14 +162,15 @@ def run(args) -> int:
     return 0
 
 
-def warnings(data) -> list[str]:
+def warnings(data, args) -> list[str]:
+    slow = [warning] if (warning := emulated_precision(args.precision, args.device)) else []
     unanswerable = [q for q, label in zip(data.query, data.query_labels) if label not in set(data.gallery_labels)]
     if not unanswerable:
-        return []
+        return slow
     if data.level == "class":
         missing = sorted({data.caption(label) for label in data.query_labels} -
                          {data.caption(label) for label in data.gallery_labels})
-        return [f"query classes {', '.join(missing)} have no image in the gallery: those queries can never be "
-                "answered right, and pull every score down"]
+        return slow + [f"query classes {', '.join(missing)} have no image in the gallery: those queries can never "
+                       "be answered right, and pull every score down"]
     names = ", ".join(q.name for q in unanswerable[:5]) + (" ..." if len(unanswerable) > 5 else "")
-    return [f"{len(unanswerable)} queries have no match in the gallery ({names}): they count as misses"]
+    return slow + [f"{len(unanswerable)} queries have no match in the gallery ({names}): they count as misses"]

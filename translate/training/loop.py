@@ -23,6 +23,7 @@ from translate import config as config_lib
 from translate.data import build_loader
 from translate.data.skip import SkipUnreadable
 from translate.export import write_export
+from translate.inference import emulated_precision
 from translate.models import MODELS
 from translate.models.common import Progress, StepCounter, TrainClock, linear_decay_lambda
 from translate.training import checkpoints
@@ -53,6 +54,8 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     if cfg.train.mixed_precision == "fp16" and accelerator.device.type == "cpu":
         log.warning("train.mixed_precision=fp16 on a CPU: Accelerate runs it in fp32 (no autocast, no gradient "
                     "scaler); the CPU's half precision is bf16")
+    if cfg.train.mixed_precision == "bf16" and (slow := emulated_precision("bf16", accelerator.device)):
+        log.warning("train.mixed_precision=bf16: %s", slow)
     root = run_dir / CHECKPOINTS
     entry = MODELS[cfg.model.name]
     # The dataset resolves what comes from the data (a classifier's class order) into cfg, so it is built before
