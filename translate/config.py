@@ -38,6 +38,9 @@ class DataConfig:
     # pix2pix training only: make the input edge map look drawn, e.g. "width,dropout,wobble,remake" or "all";
     # "" = off (the paper). Ops and their strengths: translate/data/sketch.py
     sketch_augment: str = ""
+    # the share of training samples that get those ops; the rest keep the dataset's own edges, which is what the
+    # model is scored on (1.0: every sample; the ops' own probabilities still apply within it)
+    sketch_augment_p: float = 1.0
     batch_size: int = 1
     num_workers: int = 4
     # training: an image file that cannot be read is skipped with one warning naming it, and a replacement drawn
@@ -178,6 +181,9 @@ def _check_sketch_augment(config: Config) -> None:
         ops = parse_ops(config.data.sketch_augment)
     except ValueError as err:
         raise ConfigError(f"data.sketch_augment: {err}") from None
+    if not 0 <= config.data.sketch_augment_p <= 1:
+        raise ConfigError(f"data.sketch_augment_p is the share of samples augmented, in [0, 1]; "
+                          f"got {config.data.sketch_augment_p}")
     if ops and config.model.name not in SKETCH_MODELS:
         raise ConfigError(f"data.sketch_augment applies to the paired edges of {' and '.join(SKETCH_MODELS)} only, "
                           f"not {config.model.name}; leave it empty")

@@ -111,6 +111,21 @@ def test_same_key_same_sketch_other_keys_other_sketches(pair):
     assert len(sketches) >= len(KEYS) - 1  # at most one key with no op applied at all
 
 
+def test_share_p_keeps_the_rest_clean_and_the_augmented_ones_unchanged(pair):
+    a, b = pair
+    every, half = SketchAugment("width", p=1.0), SketchAugment("width", p=0.5)
+    augmented = [key for key in range(200) if not torch.equal(every(a, b, key), a)]  # width's own p is 0.5
+    kept = [key for key in augmented if torch.equal(half(a, b, key), a)]
+    assert 0.3 < len(kept) / len(augmented) < 0.7  # about half of them left clean, chosen by key
+    assert kept == [key for key in augmented if torch.equal(SketchAugment("width", p=0.5)(a, b, key), a)]
+    for key in set(augmented) - set(kept):  # a sample that is augmented is augmented exactly as with p=1
+        assert torch.equal(half(a, b, key), every(a, b, key))
+    assert all(torch.equal(SketchAugment("all", p=0.0)(a, b, key), a) for key in range(20))
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=r"share of samples augmented, in \[0, 1\]"):
+            SketchAugment("width", p=bad)
+
+
 def test_width_thickens_dark_strokes(pair):
     a, _ = pair
     counts = [dark(a).sum()] + [dark(thicken(a[None], k)[0]).sum() for k in (2, 3, 5)]
@@ -187,6 +202,8 @@ def test_config_option_validates():
         config.load(None, ["model.name=pix2pix", "data.sketch_augment=width,blur"])
     with pytest.raises(config.ConfigError, match=r"data\.sketch_augment .*pix2pix.*cyclegan"):
         config.load(None, ["model.name=cyclegan", "data.sketch_augment=width"])
+    with pytest.raises(config.ConfigError, match=r"data\.sketch_augment_p .*got 2"):
+        config.load(None, ["model.name=pix2pix", "data.sketch_augment=all", "data.sketch_augment_p=2"])
 
 
 def write_aligned(root: Path, n: int = 3, size: int = 64) -> Path:
@@ -216,6 +233,9 @@ def test_training_augments_a_evaluation_never(tmp_path):
     cfg = config.load(None, [*PIX2PIX_TINY, f"data.root={root}", "data.sketch_augment=all"])
     assert MODELS["pix2pix"].dataset(cfg.data, cfg.model, train=False).sketch is None
     assert MODELS["pix2pix"].dataset(cfg.data, cfg.model).sketch.ops == OPS
+    cfg = config.load(None, [*PIX2PIX_TINY, f"data.root={root}", "data.sketch_augment=all",
+                             "data.sketch_augment_p=0.5"])
+    assert MODELS["pix2pix"].dataset(cfg.data, cfg.model).sketch.p == 0.5  # the config reaches the dataset
 
 
 def test_pix2pix_train_step_on_an_augmented_batch(tmp_path):

@@ -192,6 +192,7 @@ def test_half_precision_without_cpu_instructions_is_named_slow(native, monkeypat
         warning = emulated_precision(precision, "cpu")
         assert (warning is None) == native
         assert native or warning.startswith(f"{precision} on this CPU is emulated")
+        assert native or ("AVX512-BF16" in warning) == (precision == "bf16")  # each names its own instructions
     assert emulated_precision("fp32", "cpu") is None
     assert emulated_precision("bf16", "cuda") is None  # a GPU's own business: never probed on the CPU's flags
     caplog.set_level("WARNING")

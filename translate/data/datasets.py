@@ -41,18 +41,19 @@ class PairedDataset(Dataset):
     last column so both halves have one size). A and B get the identical resize/crop/flip. direction="BtoA" swaps
     the sides, so "A" is always the model input. channels_a/channels_b are the channel counts of the returned "A"
     (model input) and "B" (target), whatever the direction, as the reference's input_nc/output_nc.
-    sketch_augment names translate.data.sketch ops ("" = none) that make the returned "A", an edge map, look drawn;
-    they run after the crop and flip, when training only: evaluation always sees the dataset's own A.
+    sketch_augment names translate.data.sketch ops ("" = none) that make the returned "A", an edge map, look drawn,
+    on a share sketch_augment_p of the samples; they run after the crop and flip, when training only: evaluation
+    always sees the dataset's own A.
     Returns {"A", "B", "A_path", "B_path"} (both paths are the AB file for the aligned layout).
     """
 
     def __init__(self, root: str | os.PathLike, phase: str = "train", channels_a: int = 3, channels_b: int = 3,
                  direction: str = "AtoB", load_size: int = 286, crop_size: int = 256,
                  preprocess: str = "resize_and_crop", flip: bool = True, train: bool = True,
-                 sketch_augment: str = ""):
+                 sketch_augment: str = "", sketch_augment_p: float = 1.0):
         _check(channels_a, channels_b, direction)
         root = Path(root)
-        sketch = SketchAugment(sketch_augment)  # names checked even when not training
+        sketch = SketchAugment(sketch_augment, sketch_augment_p)  # names checked even when not training
         self.sketch = sketch if train and sketch.ops else None
         self.layout = detect_layout(root, phase)
         if self.layout == "aligned":

@@ -193,12 +193,24 @@ _RANDOM: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch
 
 class SketchAugment:
     """`augment(a, b, seed)`: the sketch A (C, H, W) in [-1, 1] made to look drawn, by the ops named in `ops` (see
-    parse_ops); the photo B is only read (by remake). A function of (a, b, seed) alone; B is never changed."""
+    parse_ops), on a share `p` of the samples; the photo B is only read (by remake). A function of (a, b, seed)
+    alone; B is never changed.
 
-    def __init__(self, ops: str = ""):
-        self.ops = parse_ops(ops)
+    Why p: with every op at its own probability only 9% of samples keep the dataset's edges, and the model is then
+    worse on exactly the edges it is scored on (measured: +14% perceptual distance on them after 60 minutes); p < 1
+    keeps a share of clean samples. Whether a sample is augmented is drawn from its own stream (index len(OPS)), so
+    the ops' streams, and every augmented sample, are the same for any p."""
+
+    def __init__(self, ops: str = "", p: float = 1.0):
+        if not 0 <= p <= 1:
+            raise ValueError(f"p is the share of samples augmented, in [0, 1]; got {p}")
+        self.ops, self.p = parse_ops(ops), p
 
     def __call__(self, a: torch.Tensor, b: torch.Tensor, seed: int) -> torch.Tensor:
+        if self.p < 1:
+            chooser = torch.Generator().manual_seed(derive_seed(seed, len(OPS)))
+            if torch.rand((), generator=chooser) >= self.p:
+                return a  # this sample keeps the dataset's edges
         # a grey sketch stored as RGB (edges2handbags) is augmented once, not three times: the same result, 3x faster
         grey = a.shape[0] > 1 and torch.equal(a[1:], a[:1].expand_as(a[1:]))
         x = a[None, :1] if grey else a[None]
@@ -208,4 +220,4 @@ class SketchAugment:
         return x[0].expand_as(a).contiguous()
 
     def __repr__(self) -> str:
-        return f"SketchAugment({','.join(self.ops)!r})"
+        return f"SketchAugment({','.join(self.ops)!r}, p={self.p})"

@@ -164,13 +164,18 @@ def run(args) -> int:
 
 def warnings(data, args) -> list[str]:
     slow = [warning] if (warning := emulated_precision(args.precision, args.device)) else []
+    return slow + unanswerable_warnings(data)
+
+
+def unanswerable_warnings(data) -> list[str]:
+    """Queries whose label no gallery image has: they can never be answered right, so say so beside the scores."""
     unanswerable = [q for q, label in zip(data.query, data.query_labels) if label not in set(data.gallery_labels)]
     if not unanswerable:
-        return slow
+        return []
     if data.level == "class":
         missing = sorted({data.caption(label) for label in data.query_labels} -
                          {data.caption(label) for label in data.gallery_labels})
-        return slow + [f"query classes {', '.join(missing)} have no image in the gallery: those queries can never "
-                       "be answered right, and pull every score down"]
+        return [f"query classes {', '.join(missing)} have no image in the gallery: those queries can never "
+                "be answered right, and pull every score down"]
     names = ", ".join(q.name for q in unanswerable[:5]) + (" ..." if len(unanswerable) > 5 else "")
-    return slow + [f"{len(unanswerable)} queries have no match in the gallery ({names}): they count as misses"]
+    return [f"{len(unanswerable)} queries have no match in the gallery ({names}): they count as misses"]

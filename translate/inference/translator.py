@@ -35,11 +35,12 @@ def emulated_precision(precision: str, device: str | torch.device) -> str | None
     slower in bf16 than in fp32, where an AMX CPU ran convert 2.5x faster."""
     if PRECISIONS.get(precision) is None or torch.device(device).type != "cpu":
         return None
-    probe = {"bf16": "_is_mkldnn_bf16_supported", "fp16": "_is_mkldnn_fp16_supported"}[precision]
+    probe, instructions = {"bf16": ("_is_mkldnn_bf16_supported", "AMX or AVX512-BF16"),
+                           "fp16": ("_is_mkldnn_fp16_supported", "AMX-FP16 or AVX512-FP16")}[precision]
     supported = getattr(torch.ops.mkldnn, probe, None)
     if supported is None or supported():
         return None  # a torch without the probe: no claim either way
-    return (f"{precision} on this CPU is emulated (no native {precision} instructions, e.g. AMX or AVX512-BF16): "
+    return (f"{precision} on this CPU is emulated (no native {precision} instructions, e.g. {instructions}): "
             "expect it to run several times slower than fp32")
 
 

@@ -143,4 +143,4 @@ def make_dataset(data_cfg, cfg: CrossMatchConfig, train: bool = True) -> PairedD
     return PairedDataset(data_cfg.root, phase=data_cfg.phase, channels_a=cfg.channels, channels_b=cfg.channels,
                          direction=data_cfg.direction, load_size=data_cfg.load_size, crop_size=data_cfg.crop_size,
                          preprocess=data_cfg.preprocess, flip=data_cfg.flip, train=train,
-                         sketch_augment=data_cfg.sketch_augment)
+                         sketch_augment=data_cfg.sketch_augment, sketch_augment_p=data_cfg.sketch_augment_p)

@@ -118,4 +118,5 @@ def make_dataset(data_cfg, cfg: Pix2PixConfig, train: bool = True) -> PairedData
     return PairedDataset(data_cfg.root, phase=data_cfg.phase, channels_a=cfg.in_channels,
                          channels_b=cfg.out_channels, direction=data_cfg.direction, load_size=data_cfg.load_size,
                          crop_size=data_cfg.crop_size, preprocess=data_cfg.preprocess, flip=data_cfg.flip,
-                         train=train, sketch_augment=data_cfg.sketch_augment)
+                         train=train, sketch_augment=data_cfg.sketch_augment,
+                         sketch_augment_p=data_cfg.sketch_augment_p)
