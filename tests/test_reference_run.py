@@ -60,6 +60,7 @@ def snapshot_steps(path: Path) -> int:
     return int(torch.load(path, weights_only=True)["steps"])
 
 
+@pytest.mark.slow
 def test_pause_snapshot_and_resume_keep_time_and_steps(stand_in, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     work = Path("work")  # relative, as on the bench's command line; the stand-in runs in its own checkout
