@@ -31,8 +31,3 @@ def fresh_accelerate_state():
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
 
-
-def pytest_collection_modifyitems(items):
-    """Multi-process and end-to-end tests first: pytest -n 2 hands tests out in this order, so the long ones start
-    while the other worker still has short ones to run, instead of leaving one worker idle at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
