@@ -32,13 +32,13 @@ def biases_before_normalisation(net: nn.Module) -> set[str]:
     return found
 
 
-
 def test_biases_before_normalisation_names_only_those_the_norm_cancels():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
                         nn.Sequential(nn.Conv2d(4, 4, 3), nn.InstanceNorm2d(4)), nn.Conv2d(4, 2, 1, bias=False),
                         nn.BatchNorm2d(2), nn.Conv2d(2, 2, 1), nn.BatchNorm2d(2))
     net[7].eval()  # fixed statistics: the bias before it does get a gradient
     assert biases_before_normalisation(net) == {"0.bias", "3.0.bias"}
+
 
 def ema_override(name: str) -> str | None:
     """The override that turns on the exported EMA of model `name`, None where it has none."""
