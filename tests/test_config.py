@@ -105,6 +105,18 @@ def test_presets_apply_before_overrides(tmp_path):
         config.load(recipe, preset="gpu")
 
 
+def test_a_preset_builds_on_another_in_place(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: {name: pix2pix}\npresets:\n  cpu: [model.ngf=8, model.lr=0.001, train.max_steps=7]\n"
+                      "  fast: [preset=cpu, model.lr=0.002]\n  first: [model.lr=0.003, preset=fast]\n"
+                      "  loop: [preset=loop2]\n  loop2: [preset=loop]\n")
+    fast = config.load(recipe, preset="fast")
+    assert (fast.model.ngf, fast.model.lr, fast.train.max_steps) == (8, 0.002, 7)
+    assert config.load(recipe, preset="first").model.lr == 0.002  # fast's items come where it is named
+    with pytest.raises(config.ConfigError, match="loop -> loop2 -> loop"):
+        config.load(recipe, preset="loop")
+
+
 def test_missing_recipe_names_the_path(tmp_path):
     with pytest.raises(config.ConfigError, match="nothere.yaml"):
         config.load(tmp_path / "nothere.yaml")
@@ -140,5 +152,6 @@ def test_every_recipe_and_preset_loads(recipe):
     for preset in [None, *presets]:
         cfg = config.load(recipe, preset=preset)
         # a preset may switch the model (horse2zebra's cpu_cut): the last model.name it sets wins
-        names = [o.split("=", 1)[1] for o in presets.get(preset, []) if o.startswith("model.name=")]
+        items = config.preset_overrides(presets, preset, recipe) if preset else []
+        names = [o.split("=", 1)[1] for o in items if o.startswith("model.name=")]
         assert cfg.model.name == (names or [raw["model"]["name"]])[-1], preset

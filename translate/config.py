@@ -97,7 +97,8 @@ class Config:
 def load(path: str | Path | None = None, overrides: typing.Sequence[str] = (), preset: str | None = None) -> Config:
     """Read a recipe YAML (or start from defaults), apply a named preset, then dotted `key=value` overrides.
 
-    A recipe may hold `presets: {name: [key=value, ...]}` (e.g. a small CPU version of the paper settings).
+    A recipe may hold `presets: {name: [key=value, ...]}` (e.g. a small CPU version of the paper settings). An item
+    `preset=OTHER` stands for OTHER's items at that place, so a variant names only what it changes.
     """
     raw: dict = {}
     if path is not None:
@@ -109,12 +110,25 @@ def load(path: str | Path | None = None, overrides: typing.Sequence[str] = (), p
             raise ConfigError(f"{path}: a recipe must be a mapping with sections data/model/train")
     presets = raw.pop("presets", None) or {}
     if preset is not None:
-        if preset not in presets:
-            raise ConfigError(f"{path}: no preset {preset!r}; it has {sorted(presets) or 'none'}")
-        overrides = [*presets[preset], *overrides]
+        overrides = [*preset_overrides(presets, preset, path), *overrides]
     for item in overrides:
         _apply_override(raw, item)
     return from_dict(raw)
+
+
+def preset_overrides(presets: dict, name: str, path, including: tuple[str, ...] = ()) -> list[str]:
+    """A preset's overrides with each `preset=OTHER` item replaced by OTHER's, recursively."""
+    if name not in presets:
+        raise ConfigError(f"{path}: no preset {name!r}; it has {sorted(presets) or 'none'}")
+    if name in including:
+        raise ConfigError(f"{path}: preset {name!r} includes itself ({' -> '.join((*including, name))})")
+    items = []
+    for item in presets[name]:
+        if isinstance(item, str) and item.startswith("preset="):
+            items += preset_overrides(presets, item.removeprefix("preset="), path, (*including, name))
+        else:
+            items.append(item)
+    return items
 
 
 def from_dict(raw: dict) -> Config:
