@@ -15,6 +15,7 @@ import pytest
 import torch
 from accelerate.utils import convert_to_fp32
 from PIL import Image
+from safetensors.torch import load_file
 from torch import nn
 
 from translate import config
@@ -62,6 +63,17 @@ def train_until_killed(recipe: Path, overrides: list[str], run_dir: Path) -> sub
     caller: a different one sums in another order, and the weights would differ."""
     return subprocess.run([sys.executable, "-c", _KILL_AFTER_FIRST_CHECKPOINT, "train", str(recipe), *overrides,
                            "--run-dir", str(run_dir)], cwd=REPO, capture_output=True, text=True)
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    """Every *.safetensors file of folder a equals, tensor for tensor and bit for bit, its namesake in folder b."""
+    names = sorted(p.name for p in a.glob("*.safetensors"))
+    assert names, f"no weights in {a}"
+    for weights in names:
+        x, y = load_file(a / weights), load_file(b / weights)
+        assert x.keys() == y.keys()
+        for key in x:
+            assert torch.equal(x[key], y[key]), f"{weights}:{key} differs"
 
 
 def write_images(folder: Path, count: int, size: tuple[int, int], seed: int, mode: str = "RGB") -> list[Path]:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
-from tests.helpers import PIX2PIX_TINY
+from tests.helpers import PIX2PIX_TINY, assert_same_weights
 from translate import config
 from translate.training import checkpoints
 from translate.training.loop import train
@@ -33,13 +32,6 @@ class RunsCode:
 def crafted_pickle(path: Path, marker: Path) -> None:
     RunsCode.marker = marker
     path.write_bytes(pickle.dumps(RunsCode()))
-
-
-def assert_same_weights(a: Path, b: Path) -> None:
-    for weights in sorted(p.name for p in a.glob("*.safetensors")):
-        x, y = load_file(a / weights), load_file(b / weights)
-        assert x.keys() == y.keys()
-        assert all(torch.equal(x[k], y[k]) for k in x), f"{weights} differs"
 
 
 @pytest.fixture
