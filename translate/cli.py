@@ -23,7 +23,7 @@ EVAL_COMMANDS = {
     "fid": ("translate.evaluation.fid", "FID and KID between two folders (offline EfficientNet-Lite0 features)"),
     "paired": ("translate.evaluation.paired", "PSNR, SSIM, L1 and perceptual distance of paired folders"),
     "imagenet-class": ("translate.evaluation.imagenet_class", "ImageNet class probability / top-1 / top-5 rate"),
-    "retrieval": ("translate.evaluation.retrieval", "cross-domain retrieval Recall@K, mAP, CMC of labeled folders"),
+    "retrieval": ("translate.evaluation.retrieval", "Recall@K, mAP, CMC of class or instance retrieval"),
     "classify": ("translate.evaluation.classify", "accuracy, per-class accuracy, confusion of a labeled folder"),
 }
 
