@@ -2,16 +2,18 @@
 gradients of each loss go, the no-adaptation baseline, and an export that `translate eval retrieval` embeds with."""
 
 import math
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.helpers import FakeAccelerator, tiny_model
+from tests.helpers import CROSSMATCH_TINY, FakeAccelerator, tiny_model, write_images
+from translate import config
 from translate.export import load_classifier, load_encoder, write_export
 from translate.losses import cross_domain_nce
 from translate.models.common import Progress
-from translate.models.crossmatch import is_known_pair
+from translate.models.crossmatch import is_known_pair, make_dataset
 
 
 def test_cross_domain_nce_equals_a_direct_implementation():
@@ -90,8 +92,28 @@ def test_unknown_pairs_do_not_reach_the_match_loss(tmp_path):
     assert out["known_pairs"] == pytest.approx(known.float().mean().item())
 
 
+@pytest.mark.parametrize("domain_weight", [0.0, 0.1])
+def test_without_adaptation_the_training_set_is_the_known_pairs_alone(tmp_path, domain_weight):
+    """The unknown pairs feed only the domain classifier: without it they are left out of the training set, so
+    that batches are full of pairs; with it every pair stays. Evaluation data keeps every pair either way."""
+    (root := tmp_path / "aligned" / "train").mkdir(parents=True)
+    write_images(root, 12, (32, 16), seed=0)
+    share = 0.5
+    known = {p.name for p in root.iterdir() if is_known_pair(str(p), share)}
+    assert 0 < len(known) < 12
+    cfg = config.load(None, [*CROSSMATCH_TINY, f"data.root={tmp_path / 'aligned'}", f"model.known_pairs={share}",
+                             f"model.domain_weight={domain_weight}"])
+    train_names = {Path(a).name for a, _ in make_dataset(cfg.data, cfg.model, train=True).pairs}
+    assert train_names == (known if domain_weight == 0 else {p.name for p in root.iterdir()})
+    assert len(make_dataset(cfg.data, cfg.model, train=False)) == 12
+    cfg.model.known_pairs = 0.0
+    with pytest.raises(ValueError, match="none of the training pairs") if domain_weight == 0 else nullcontext():
+        make_dataset(cfg.data, cfg.model, train=True)
+
+
 def test_a_batch_without_known_pairs_still_gives_every_parameter_a_gradient(tmp_path):
-    _, model, batch = tiny_model("crossmatch", tmp_path, "model.domain_weight=0", "model.known_pairs=0")
+    _, model, batch = tiny_model("crossmatch", tmp_path, "model.domain_weight=0")
+    model.cfg.known_pairs = 0.0  # after the dataset was built: its training set would be empty
     out = model.train_step(batch, FakeAccelerator(), Progress(0, 10))
     assert out["loss_match"] == 0 and out["known_pairs"] == 0
     assert all(p.grad is not None for p in model.raw["embedder"].parameters() if p.requires_grad)

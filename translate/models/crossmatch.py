@@ -12,8 +12,8 @@ the batch [sketches; photos]. Loss per step:
 
 With `known_pairs` < 1 only that share of the training pairs counts as pairs (chosen by a stable hash of the file
 name, the same in every run and seed); the other sketches and photos are unpaired data that only the domain
-classifier sees. That is the semi-supervised street-to-shop setting, where adaptation has something to add: the
-no-adaptation baseline simply cannot use them.
+classifier sees. That is the semi-supervised street-to-shop setting, where adaptation has data that the
+no-adaptation baseline cannot use; the baseline (domain_weight 0) then trains on the known pairs alone.
 
 The domain classifier sees the normalised embedding because retrieval ranks by cosine: what must not tell the
 domains apart is the direction of an embedding, not its length. `domain_weight=0` is the no-adaptation baseline:
@@ -140,7 +140,17 @@ class CrossMatch:
 
 
 def make_dataset(data_cfg, cfg: CrossMatchConfig, train: bool = True) -> PairedDataset:
-    return PairedDataset(data_cfg.root, phase=data_cfg.phase, channels_a=cfg.channels, channels_b=cfg.channels,
-                         direction=data_cfg.direction, load_size=data_cfg.load_size, crop_size=data_cfg.crop_size,
-                         preprocess=data_cfg.preprocess, flip=data_cfg.flip, train=train,
-                         sketch_augment=data_cfg.sketch_augment, sketch_augment_p=data_cfg.sketch_augment_p)
+    """The training pairs. Without adaptation (domain_weight 0) and with known_pairs < 1, only the known pairs: the
+    unknown ones would feed no loss and only thin out the batch's pairs and negatives (measured on the handbag split
+    with a tenth of the pairs known: about 3 pairs in a batch of 32, R@1 0.49, against 0.75 with batches of known
+    pairs alone; README), so the no-adaptation baseline is the one a user without a domain classifier would train."""
+    dataset = PairedDataset(data_cfg.root, phase=data_cfg.phase, channels_a=cfg.channels, channels_b=cfg.channels,
+                            direction=data_cfg.direction, load_size=data_cfg.load_size, crop_size=data_cfg.crop_size,
+                            preprocess=data_cfg.preprocess, flip=data_cfg.flip, train=train,
+                            sketch_augment=data_cfg.sketch_augment, sketch_augment_p=data_cfg.sketch_augment_p)
+    if train and cfg.known_pairs < 1 and cfg.domain_weight == 0:
+        dataset.pairs = [pair for pair in dataset.pairs if is_known_pair(str(pair[0]), cfg.known_pairs)]
+        if not dataset.pairs:
+            raise ValueError(f"model.known_pairs={cfg.known_pairs} leaves none of the training pairs in "
+                             f"{data_cfg.root} known, and without a domain classifier nothing else is learnt from")
+    return dataset
