@@ -2,7 +2,6 @@
 gradients of each loss go, the no-adaptation baseline, and an export that `translate eval retrieval` embeds with."""
 
 import math
-from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from tests.helpers import CROSSMATCH_TINY, FakeAccelerator, tiny_model, write_im
 from translate import config
 from translate.export import load_classifier, load_encoder, write_export
 from translate.losses import cross_domain_nce
+from translate.models import MODELS
 from translate.models.common import Progress
 from translate.models.crossmatch import is_known_pair, make_dataset
 
@@ -92,23 +92,60 @@ def test_unknown_pairs_do_not_reach_the_match_loss(tmp_path):
     assert out["known_pairs"] == pytest.approx(known.float().mean().item())
 
 
-@pytest.mark.parametrize("domain_weight", [0.0, 0.1])
-def test_without_adaptation_the_training_set_is_the_known_pairs_alone(tmp_path, domain_weight):
-    """The unknown pairs feed only the domain classifier: without it they are left out of the training set, so
-    that batches are full of pairs; with it every pair stays. Evaluation data keeps every pair either way."""
+def _half_known(tmp_path: Path, *overrides: str):
+    """(config, names of the known pairs, names of all pairs) of 12 aligned pairs with known_pairs=0.5."""
     (root := tmp_path / "aligned" / "train").mkdir(parents=True)
     write_images(root, 12, (32, 16), seed=0)
-    share = 0.5
-    known = {p.name for p in root.iterdir() if is_known_pair(str(p), share)}
+    known = {p.name for p in root.iterdir() if is_known_pair(str(p), 0.5)}
     assert 0 < len(known) < 12
-    cfg = config.load(None, [*CROSSMATCH_TINY, f"data.root={tmp_path / 'aligned'}", f"model.known_pairs={share}",
-                             f"model.domain_weight={domain_weight}"])
-    train_names = {Path(a).name for a, _ in make_dataset(cfg.data, cfg.model, train=True).pairs}
-    assert train_names == (known if domain_weight == 0 else {p.name for p in root.iterdir()})
+    cfg = config.load(None, [*CROSSMATCH_TINY, f"data.root={tmp_path / 'aligned'}", "model.known_pairs=0.5",
+                             *overrides])
+    return cfg, known, {p.name for p in root.iterdir()}
+
+
+def test_without_adaptation_the_training_set_is_the_known_pairs_alone(tmp_path):
+    """The unknown pairs would feed no loss: left out, so that batches are full of pairs. Evaluation data keeps
+    every pair."""
+    cfg, known, _ = _half_known(tmp_path, "model.domain_weight=0")
+    assert {Path(a).name for a, _ in make_dataset(cfg.data, cfg.model, train=True).pairs} == known
     assert len(make_dataset(cfg.data, cfg.model, train=False)) == 12
     cfg.model.known_pairs = 0.0
-    with pytest.raises(ValueError, match="none of the training pairs") if domain_weight == 0 else nullcontext():
+    with pytest.raises(ValueError, match="none of the training pairs"):
         make_dataset(cfg.data, cfg.model, train=True)
+
+
+def test_with_adaptation_each_known_pair_carries_an_unpaired_sketch_and_photo(tmp_path):
+    cfg, known, names = _half_known(tmp_path, "model.domain_weight=0.1")
+    dataset = make_dataset(cfg.data, cfg.model, train=True)
+    assert len(dataset) == len(known)
+    assert {Path(a).name for a, _ in dataset.known.pairs} == known
+    assert {Path(a).name for a, _ in dataset.unknown.pairs} == names - known
+    item = dataset[(0, 7)]
+    assert Path(item["A_path"]).name in known and item["A_unpaired"].shape == item["A"].shape
+    again = dataset[(0, 7)]  # the draws come from the key: the same item on resume, in any worker
+    assert torch.equal(item["A_unpaired"], again["A_unpaired"]) and torch.equal(item["B_unpaired"], again["B_unpaired"])
+    unknown_sketches = [dataset.unknown[(i, 0)]["A"] for i in range(len(dataset.unknown))]
+    drawn = [dataset[(0, seed)]["A_unpaired"] for seed in range(20)]
+    # the unpaired sketch is one of the unknown pairs' sketches (up to its random crop): never a known one
+    assert all(any(torch.allclose(d.mean(), u.mean(), atol=0.1) for u in unknown_sketches) for d in drawn)
+    assert len({round(float(d.mean()), 4) for d in drawn}) > 1
+
+
+def test_the_domain_classifier_sees_the_unpaired_images(tmp_path):
+    cfg, _, _ = _half_known(tmp_path, "model.domain_weight=0.1")
+    dataset = make_dataset(cfg.data, cfg.model, train=True)
+    batch = torch.utils.data.default_collate([dataset[(i % len(dataset), i)] for i in range(4)])
+    losses = []
+    for unpaired_sketches in (batch["A_unpaired"], torch.randn_like(batch["A_unpaired"])):
+        torch.manual_seed(0)
+        model = MODELS["crossmatch"].build(cfg.model)
+        rows = []
+        model.raw["domain"].register_forward_hook(lambda module, args, output, rows=rows: rows.append(args[0].shape[0]))
+        out = model.train_step(dict(batch, A_unpaired=unpaired_sketches), FakeAccelerator(), Progress(5, 10))
+        assert rows == [16]  # 4 sketches + 4 unpaired sketches, then 4 photos + 4 unpaired photos
+        assert out["known_pairs"] == 1.0
+        losses.append(out["loss_domain"])
+    assert losses[0] != losses[1]
 
 
 def test_a_batch_without_known_pairs_still_gives_every_parameter_a_gradient(tmp_path):

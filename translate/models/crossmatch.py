@@ -13,7 +13,9 @@ the batch [sketches; photos]. Loss per step:
 With `known_pairs` < 1 only that share of the training pairs counts as pairs (chosen by a stable hash of the file
 name, the same in every run and seed); the other sketches and photos are unpaired data that only the domain
 classifier sees. That is the semi-supervised street-to-shop setting, where adaptation has data that the
-no-adaptation baseline cannot use; the baseline (domain_weight 0) then trains on the known pairs alone.
+no-adaptation baseline cannot use. Batches then hold known pairs only, and with adaptation each one also carries an
+unpaired sketch and photo for the domain classifier (make_dataset); the baseline (domain_weight 0) trains on the known
+pairs alone.
 
 The domain classifier sees the normalised embedding because retrieval ranks by cosine: what must not tell the
 domains apart is the direction of an embedding, not its length. `domain_weight=0` is the no-adaptation baseline:
@@ -26,6 +28,7 @@ the same crop/flip on both sides and optionally the sketch augmentation of trans
 
 from __future__ import annotations
 
+import copy
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +38,7 @@ import torch.nn.functional as F
 
 from translate.backbones import EncoderClassifier, build_discriminator
 from translate.data.datasets import PairedDataset
+from translate.data.sampler import checked_key, derive_seed
 from translate.losses import cross_domain_nce, grl_lambda
 from translate.models.classifier import encoder_description, make_optimizer, pretrained_arg
 from translate.models.common import EMA, Progress, averaged
@@ -103,7 +107,10 @@ class CrossMatch:
         cfg = self.cfg
         sketches, photos = batch["A"], batch["B"]
         n = sketches.shape[0]
-        embeddings = self.nets["embedder"](torch.cat([sketches, photos])).float()  # one forward for DDP
+        unpaired = [batch["A_unpaired"], batch["B_unpaired"]] if "A_unpaired" in batch else []
+        # one forward for DDP: [sketches; photos] of the pairs, then the unpaired sketches and photos, if any
+        embeddings = self.nets["embedder"](torch.cat([sketches, photos, *unpaired])).float()
+        extra, embeddings = embeddings[2 * n:], embeddings[:2 * n]
         known = torch.tensor([is_known_pair(path, cfg.known_pairs) for path in batch["A_path"]],
                              device=embeddings.device)
         query, gallery = embeddings[:n][known], embeddings[n:][known]
@@ -120,7 +127,12 @@ class CrossMatch:
         total = loss_match
         if self.adapt:
             lambd = grl_lambda(progress.fraction, cfg.grl_gamma)
-            out["loss_domain"], out["acc_domain"] = domain_loss(self.nets["domain"], self.raw["domain"], unit, n, lambd)
+            domains = unit
+            if len(extra):  # sketches first (the pairs', then the unpaired), then the photos
+                extra = F.normalize(extra, dim=1)
+                domains = torch.cat([unit[:n], extra[:n], unit[n:], extra[n:]])
+            out["loss_domain"], out["acc_domain"] = domain_loss(self.nets["domain"], self.raw["domain"], domains,
+                                                                len(domains) // 2, lambd)
             out["grl_lambda"] = torch.tensor(lambd)
             total = total + cfg.domain_weight * out["loss_domain"]
         optimizer = self.optimizers["crossmatch"]
@@ -140,17 +152,41 @@ class CrossMatch:
 
 
 def make_dataset(data_cfg, cfg: CrossMatchConfig, train: bool = True) -> PairedDataset:
-    """The training pairs. Without adaptation (domain_weight 0) and with known_pairs < 1, only the known pairs: the
-    unknown ones would feed no loss and only thin out the batch's pairs and negatives (measured on the handbag split
-    with a tenth of the pairs known: about 3 pairs in a batch of 32, R@1 0.49, against 0.75 with batches of known
-    pairs alone; README), so the no-adaptation baseline is the one a user without a domain classifier would train."""
+    """The training pairs. With known_pairs < 1 the batches hold the known pairs alone: mixed with the unknown ones
+    they thinned out the InfoNCE's pairs and negatives (handbag split, a tenth of the pairs known: about 3 pairs in a
+    batch of 32, R@1 0.49 without adaptation, against 0.75 with batches of known pairs; README). With adaptation each
+    item also carries an unpaired sketch and photo for the domain classifier (WithUnpaired); without it the unknown
+    pairs feed no loss and are left out."""
     dataset = PairedDataset(data_cfg.root, phase=data_cfg.phase, channels_a=cfg.channels, channels_b=cfg.channels,
                             direction=data_cfg.direction, load_size=data_cfg.load_size, crop_size=data_cfg.crop_size,
                             preprocess=data_cfg.preprocess, flip=data_cfg.flip, train=train,
                             sketch_augment=data_cfg.sketch_augment, sketch_augment_p=data_cfg.sketch_augment_p)
-    if train and cfg.known_pairs < 1 and cfg.domain_weight == 0:
-        dataset.pairs = [pair for pair in dataset.pairs if is_known_pair(str(pair[0]), cfg.known_pairs)]
-        if not dataset.pairs:
-            raise ValueError(f"model.known_pairs={cfg.known_pairs} leaves none of the training pairs in "
-                             f"{data_cfg.root} known, and without a domain classifier nothing else is learnt from")
-    return dataset
+    if not train or cfg.known_pairs >= 1:
+        return dataset
+    unknown = copy.copy(dataset)
+    dataset.pairs = [pair for pair in dataset.pairs if is_known_pair(str(pair[0]), cfg.known_pairs)]
+    unknown.pairs = [pair for pair in unknown.pairs if not is_known_pair(str(pair[0]), cfg.known_pairs)]
+    if not dataset.pairs:
+        raise ValueError(f"model.known_pairs={cfg.known_pairs} leaves none of the training pairs in "
+                         f"{data_cfg.root} known: the match loss needs pairs")
+    return WithUnpaired(dataset, unknown) if cfg.domain_weight > 0 and unknown.pairs else dataset
+
+
+class WithUnpaired(torch.utils.data.Dataset):
+    """The known pairs, each item carrying one sketch and one photo of the unknown pairs (drawn apart, so they are
+    no pair) for the domain classifier alone: batches stay full of pairs for the InfoNCE, and the unpaired data
+    still reaches the adaptation. Both draws come from the item's key (exact resume)."""
+
+    def __init__(self, known: PairedDataset, unknown: PairedDataset):
+        self.known, self.unknown = known, unknown
+
+    def __len__(self) -> int:
+        return len(self.known)
+
+    def __getitem__(self, key) -> dict:
+        index, seed = checked_key(key, len(self))
+        item = dict(self.known[(index, seed)])
+        for side, stream in (("A", 1), ("B", 2)):
+            draw = derive_seed(seed, 100 + stream)
+            item[f"{side}_unpaired"] = self.unknown[(draw % len(self.unknown), derive_seed(draw, 0))][side]
+        return item
