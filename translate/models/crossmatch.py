@@ -163,9 +163,10 @@ def make_dataset(data_cfg, cfg: CrossMatchConfig, train: bool = True) -> PairedD
                             sketch_augment=data_cfg.sketch_augment, sketch_augment_p=data_cfg.sketch_augment_p)
     if not train or cfg.known_pairs >= 1:
         return dataset
-    unknown = copy.copy(dataset)
-    dataset.pairs = [pair for pair in dataset.pairs if is_known_pair(str(pair[0]), cfg.known_pairs)]
-    unknown.pairs = [pair for pair in unknown.pairs if not is_known_pair(str(pair[0]), cfg.known_pairs)]
+    unknown, pairs = copy.copy(dataset), dataset.pairs  # one dataset, two lists of pairs: same loading and transforms
+    known = [is_known_pair(str(path), cfg.known_pairs) for path, _ in pairs]
+    dataset.pairs = [pair for pair, is_known in zip(pairs, known) if is_known]
+    unknown.pairs = [pair for pair, is_known in zip(pairs, known) if not is_known]
     if not dataset.pairs:
         raise ValueError(f"model.known_pairs={cfg.known_pairs} leaves none of the training pairs in "
                          f"{data_cfg.root} known: the match loss needs pairs")
@@ -185,7 +186,7 @@ class WithUnpaired(torch.utils.data.Dataset):
 
     def __getitem__(self, key) -> dict:
         index, seed = checked_key(key, len(self))
-        item = dict(self.known[(index, seed)])
+        item = self.known[(index, seed)]
         for side, stream in (("A", 1), ("B", 2)):
             draw = derive_seed(seed, 100 + stream)
             item[f"{side}_unpaired"] = self.unknown[(draw % len(self.unknown), derive_seed(draw, 0))][side]
