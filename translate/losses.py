@@ -186,15 +186,24 @@ def patch_nce_loss(query: torch.Tensor, key: torch.Tensor, num_images: int, tau:
     return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device))
 
 
-def cross_domain_nce(query: torch.Tensor, gallery: torch.Tensor, tau: float = 0.07) -> torch.Tensor:
+def cross_domain_nce(query: torch.Tensor, gallery: torch.Tensor, tau: float = 0.07,
+                     instance: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric InfoNCE between two domains (Oord et al. 2018, eq. 4; the symmetric form of CLIP, Radford et al.
     2021): row i of `query` (a sketch) and row i of `gallery` (its photo) are the positive pair, every other row of
     the other domain in the batch a negative. With S_ij = cos(q_i, g_j) / tau the loss is
     (CE(S, I) + CE(S^T, I)) / 2: each sketch must pick its photo among the batch's photos, and each photo its sketch.
-    Inputs: (N, D) embeddings, normalised here; both sides receive gradients."""
+    Inputs: (N, D) embeddings, normalised here; both sides receive gradients.
+
+    `instance` (N,) names the pair each row was drawn from: rows of the same pair are no negatives of each other
+    (their S_ij leave the softmax). A batch larger than the share of the training set left in an epoch holds some
+    pairs twice (a few known pairs, or a batch that straddles two epochs), and without the mask the loss would push
+    a sketch away from another crop of its own photo."""
     query, gallery = F.normalize(query.float(), dim=1), F.normalize(gallery.float(), dim=1)
     logits = query @ gallery.T / tau
     labels = torch.arange(logits.shape[0], device=logits.device)
+    if instance is not None:
+        same = (instance[:, None] == instance[None, :]) & (labels[:, None] != labels[None, :])
+        logits = logits.masked_fill(same, float("-inf"))
     return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
 
 

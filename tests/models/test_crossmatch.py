@@ -34,6 +34,38 @@ def test_cross_domain_nce_is_lowest_when_pairs_coincide():
     assert cross_domain_nce(photos, photos) < cross_domain_nce(photos, photos.roll(1, 0))
 
 
+def test_cross_domain_nce_drops_a_pair_drawn_twice_from_the_negatives():
+    """Rows 0 and 2 are the same pair (two crops): neither is a negative of the other; the loss equals the direct
+    sums over the other pair's rows only, and differs from the unmasked loss."""
+    torch.manual_seed(0)
+    q, g, tau = torch.randn(4, 6), torch.randn(4, 6), 0.2
+    instance = torch.tensor([0, 1, 0, 3])
+    unit_q, unit_g = q / q.norm(dim=1, keepdim=True), g / g.norm(dim=1, keepdim=True)
+    total = 0.0
+    for i in range(4):
+        others = [j for j in range(4) if j == i or instance[j] != instance[i]]
+        row = {j: math.exp(float(unit_q[i] @ unit_g[j]) / tau) for j in others}
+        col = {j: math.exp(float(unit_g[i] @ unit_q[j]) / tau) for j in others}
+        total += -math.log(row[i] / sum(row.values())) - math.log(col[i] / sum(col.values()))
+    masked = cross_domain_nce(q, g, tau, instance)
+    assert masked.item() == pytest.approx(total / 8, rel=1e-5)
+    assert masked.item() != pytest.approx(cross_domain_nce(q, g, tau).item(), rel=1e-3)
+    assert cross_domain_nce(q, g, tau, torch.arange(4)).item() == pytest.approx(cross_domain_nce(q, g, tau).item())
+
+
+def test_a_pair_drawn_twice_into_a_batch_is_no_negative_of_itself(tmp_path):
+    """The model names each row's pair by its file: a batch holding one pair twice gives the masked InfoNCE."""
+    _, model, batch = tiny_model("crossmatch", tmp_path, "model.domain_weight=0")
+    twice = {key: value[[0, 1, 0, 2]] if torch.is_tensor(value) else [value[i] for i in (0, 1, 0, 2)]
+             for key, value in batch.items()}
+    net = model.raw["embedder"].eval()  # eval: batch norm statistics would mix the rows
+    with torch.no_grad():
+        embedded = net(torch.cat([twice["A"], twice["B"]]))
+    expected = cross_domain_nce(embedded[:4], embedded[4:], model.cfg.temperature, torch.tensor([0, 1, 0, 3]))
+    out = model.train_step(twice, FakeAccelerator(), Progress(0, 10))
+    assert out["loss_match"] == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_step_trains_the_embedder_and_the_domain_classifier_through_reversal(tmp_path):
     _, model, batch = tiny_model("crossmatch", tmp_path)
     out = model.train_step(batch, FakeAccelerator(), Progress(5, 10))
@@ -84,7 +116,9 @@ def test_unknown_pairs_do_not_reach_the_match_loss(tmp_path):
     model.cfg.known_pairs = share
     net = model.raw["embedder"].eval()  # eval: batch norm statistics would mix the rows
     with torch.no_grad():
-        expected = cross_domain_nce(net(batch["A"][known]), net(batch["B"][known]), model.cfg.temperature)
+        known_names = [n for n, k in zip(names, known) if k]  # the tiny set is drawn more than once a batch
+        instance = torch.tensor([known_names.index(n) for n in known_names])
+        expected = cross_domain_nce(net(batch["A"][known]), net(batch["B"][known]), model.cfg.temperature, instance)
     noisy = dict(batch, A=batch["A"].clone(), B=batch["B"].clone())
     noisy["A"][~known], noisy["B"][~known] = torch.randn_like(noisy["A"][~known]), torch.randn_like(noisy["B"][~known])
     out = model.train_step(noisy, FakeAccelerator(), Progress(0, 10))

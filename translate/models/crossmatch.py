@@ -6,7 +6,8 @@ network) and a projection head (fc `hidden` -> ReLU -> fc `embedding_dim`) embed
 the batch [sketches; photos]. Loss per step:
 
     L = NCE(sketches, photos)  +  domain_weight * L_d
-    NCE: symmetric InfoNCE over the batch (translate.losses.cross_domain_nce; in-batch photos are the negatives)
+    NCE: symmetric InfoNCE over the batch (translate.losses.cross_domain_nce; in-batch photos of other pairs are the
+         negatives)
     L_d: DANN's domain classifier (Ganin et al. 2016, eq. 9-10) on the L2-normalised embeddings, behind a gradient
          reversal layer whose weight rises as lambda_p = 2 / (1 + exp(-gamma p)) - 1 (sec. 5.2.2)
 
@@ -111,12 +112,15 @@ class CrossMatch:
         # one forward for DDP: [sketches; photos] of the pairs, then the unpaired sketches and photos, if any
         embeddings = self.nets["embedder"](torch.cat([sketches, photos, *unpaired])).float()
         extra, embeddings = embeddings[2 * n:], embeddings[:2 * n]
+        known_paths = [path for path in batch["A_path"] if is_known_pair(path, cfg.known_pairs)]
         known = torch.tensor([is_known_pair(path, cfg.known_pairs) for path in batch["A_path"]],
                              device=embeddings.device)
         query, gallery = embeddings[:n][known], embeddings[n:][known]
+        # the same pair drawn twice into a batch (few known pairs, or the turn of an epoch) is no negative of itself
+        instance = torch.tensor([known_paths.index(path) for path in known_paths], device=embeddings.device)
         # a batch with fewer than two known pairs has no negatives: no match loss, but a graph through every
         # parameter (DDP waits for every gradient)
-        loss_match = (cross_domain_nce(query, gallery, cfg.temperature) if len(query) > 1
+        loss_match = (cross_domain_nce(query, gallery, cfg.temperature, instance) if len(query) > 1
                       else 0.0 * embeddings.sum())
         unit = F.normalize(embeddings, dim=1)
         out = {"loss_match": loss_match, "known_pairs": known.float().mean()}
