@@ -96,6 +96,18 @@ def test_domain_weight_zero_is_the_no_adaptation_baseline(tmp_path):
                                                                                  "known_pairs"}
 
 
+def test_the_domain_classifier_learns_at_its_own_multiple_of_the_lr(tmp_path):
+    """One optimizer (one step for DDP), two groups: the fine-tuned embedder at model.lr, the domain classifier at
+    domain_lr_mult times it; every parameter in exactly one group, and the baseline has the embedder's alone."""
+    _, model, _ = tiny_model("crossmatch", tmp_path, "model.lr=0.001", "model.domain_lr_mult=10")
+    embedder, domain = model.optimizers["crossmatch"].param_groups
+    assert embedder["lr"] == pytest.approx(0.001) and domain["lr"] == pytest.approx(0.01)
+    assert {id(p) for p in embedder["params"]} == {id(p) for p in model.raw["embedder"].parameters()}
+    assert {id(p) for p in domain["params"]} == {id(p) for p in model.raw["domain"].parameters()}
+    _, baseline, _ = tiny_model("crossmatch", tmp_path / "baseline", "model.domain_weight=0", "model.lr=0.001")
+    assert [group["lr"] for group in baseline.optimizers["crossmatch"].param_groups] == [pytest.approx(0.001)]
+
+
 def test_known_pairs_are_a_stable_share_of_the_names():
     names = [f"train/{i}_AB.jpg" for i in range(2000)]
     quarter = [is_known_pair(name, 0.25) for name in names]
