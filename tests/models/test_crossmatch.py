@@ -66,6 +66,16 @@ def test_a_pair_drawn_twice_into_a_batch_is_no_negative_of_itself(tmp_path):
     assert out["loss_match"] == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_batch_recall_counts_the_twin_of_a_pair_drawn_twice_as_a_hit(tmp_path):
+    """Photos equal to their sketches, one pair twice: every sketch's nearest photo is its own or its twin's (a tie
+    that argmax settles on the first), so the in-batch Recall@1 is 1."""
+    _, model, batch = tiny_model("crossmatch", tmp_path, "model.domain_weight=0")
+    twice = {key: value[[0, 1, 0, 2]] if torch.is_tensor(value) else [value[i] for i in (0, 1, 0, 2)]
+             for key, value in batch.items()}
+    twice["B"] = twice["A"].clone()
+    assert model.train_step(twice, FakeAccelerator(), Progress(0, 10))["batch_recall@1"] == 1.0
+
+
 def test_step_trains_the_embedder_and_the_domain_classifier_through_reversal(tmp_path):
     _, model, batch = tiny_model("crossmatch", tmp_path)
     out = model.train_step(batch, FakeAccelerator(), Progress(5, 10))

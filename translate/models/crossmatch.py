@@ -130,8 +130,8 @@ class CrossMatch:
         unit = F.normalize(embeddings, dim=1)
         out = {"loss_match": loss_match, "known_pairs": known.float().mean()}
         if len(query):  # in-batch Recall@1 over the known pairs: sketches whose nearest known photo is their own
-            similarity = unit[:n][known] @ unit[n:][known].T
-            hits = similarity.argmax(1) == torch.arange(len(query), device=unit.device)
+            similarity = unit[:n][known] @ unit[n:][known].T  # (a crop of it, when the pair was drawn twice)
+            hits = instance[similarity.argmax(1)] == instance
             out["batch_recall@1"] = hits.float().mean()
         total = loss_match
         if self.adapt:
