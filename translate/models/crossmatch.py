@@ -117,9 +117,9 @@ class CrossMatch:
         # one forward for DDP: [sketches; photos] of the pairs, then the unpaired sketches and photos, if any
         embeddings = self.nets["embedder"](torch.cat([sketches, photos, *unpaired])).float()
         extra, embeddings = embeddings[2 * n:], embeddings[:2 * n]
-        known_paths = [path for path in batch["A_path"] if is_known_pair(path, cfg.known_pairs)]
-        known = torch.tensor([is_known_pair(path, cfg.known_pairs) for path in batch["A_path"]],
-                             device=embeddings.device)
+        is_known = [is_known_pair(path, cfg.known_pairs) for path in batch["A_path"]]
+        known = torch.tensor(is_known, device=embeddings.device)
+        known_paths = [path for path, path_is_known in zip(batch["A_path"], is_known) if path_is_known]
         query, gallery = embeddings[:n][known], embeddings[n:][known]
         # the same pair drawn twice into a batch (few known pairs, or the turn of an epoch) is no negative of itself
         instance = torch.tensor([known_paths.index(path) for path in known_paths], device=embeddings.device)
