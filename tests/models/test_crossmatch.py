@@ -53,11 +53,16 @@ def test_cross_domain_nce_drops_a_pair_drawn_twice_from_the_negatives():
     assert cross_domain_nce(q, g, tau, torch.arange(4)).item() == pytest.approx(cross_domain_nce(q, g, tau).item())
 
 
+def _first_pair_twice(batch: dict) -> dict:
+    """Rows 0, 1, 0, 2 of a batch: four rows, the first pair drawn twice."""
+    return {key: value[[0, 1, 0, 2]] if torch.is_tensor(value) else [value[i] for i in (0, 1, 0, 2)]
+            for key, value in batch.items()}
+
+
 def test_a_pair_drawn_twice_into_a_batch_is_no_negative_of_itself(tmp_path):
     """The model names each row's pair by its file: a batch holding one pair twice gives the masked InfoNCE."""
     _, model, batch = tiny_model("crossmatch", tmp_path, "model.domain_weight=0")
-    twice = {key: value[[0, 1, 0, 2]] if torch.is_tensor(value) else [value[i] for i in (0, 1, 0, 2)]
-             for key, value in batch.items()}
+    twice = _first_pair_twice(batch)
     net = model.raw["embedder"].eval()  # eval: batch norm statistics would mix the rows
     with torch.no_grad():
         embedded = net(torch.cat([twice["A"], twice["B"]]))
@@ -70,8 +75,7 @@ def test_batch_recall_counts_the_twin_of_a_pair_drawn_twice_as_a_hit(tmp_path):
     """Photos equal to their sketches, one pair twice: every sketch's nearest photo is its own or its twin's (a tie
     that argmax settles on the first), so the in-batch Recall@1 is 1."""
     _, model, batch = tiny_model("crossmatch", tmp_path, "model.domain_weight=0")
-    twice = {key: value[[0, 1, 0, 2]] if torch.is_tensor(value) else [value[i] for i in (0, 1, 0, 2)]
-             for key, value in batch.items()}
+    twice = _first_pair_twice(batch)
     twice["B"] = twice["A"].clone()
     assert model.train_step(twice, FakeAccelerator(), Progress(0, 10))["batch_recall@1"] == 1.0
 
