@@ -13,14 +13,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from translate.inference.batching import group_by_size
 from translate.inference.compiled import ShapeCompiled
 from translate.inference.padding import crop, pad_to_multiple
+from translate.inference.pictures import like_input, to_model_input
+from translate.inference.scale import TrainingScale, training_scale
 from translate.inference.tiling import check_tile, translate_tiled
 
 MODES = ("eval", "train")
@@ -100,7 +104,53 @@ class Translator:
             torch.manual_seed(seed)  # dropout draws of train-mode models
             self._rng_state = self._get_rng_state()
 
-    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+    in_channels: int | None = None  # set by from_export: PIL inputs are converted to it
+    scale: TrainingScale | None = None  # set by from_export: inputs are resized to it
+
+    @classmethod
+    def from_export(cls, model: str | Path, net: str | None = None, *, size: str = "train",
+                    device: str | torch.device | None = None, precision: str = "fp32", tile: int | None = None,
+                    overlap: int = 32, batch_size: int = 1, mode: str | None = None, seed: int = 0) -> Translator:
+        """The Python API: a Translator for an export folder (`translate import` makes one of a reference .pth)
+        that takes PIL images or numpy arrays, one or a list, and returns the same kind, computing what
+        `translate convert` writes for them.
+
+        size: "train" resizes every image to the training scale (translate.inference.scale), "keep" runs at the
+        image's own size. tile / overlap / batch_size / precision as convert's flags; the device defaults to the
+        GPU when there is one.
+        """
+        from translate.export import read_export_config
+        from translate.inference.model import load_model
+
+        if size not in ("train", "keep"):
+            raise ValueError(f"size must be 'train' or 'keep', got {size!r}")
+        loaded = load_model(model, net)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        translator = cls(prepare_for_inference(loaded.net, mode or loaded.inference_mode), loaded.size_multiple,
+                         device, precision, tile, overlap, batch_size, seed=seed)
+        translator.in_channels = loaded.in_channels
+        if size == "train":
+            translator.scale = training_scale(read_export_config(model))
+        return translator
+
+    def __call__(self, images):
+        """One image or a list: PIL images or HxW(xC) uint8 arrays, returned as the same kind. A list of same-size
+        HxWxC arrays (what convert and the studio pass) runs as one batch; other lists are grouped by size."""
+        single = not isinstance(images, (list, tuple))
+        batch = [images] if single else list(images)
+        if self.scale is None and self.in_channels is None and all(isinstance(i, np.ndarray) for i in batch) \
+                and len({i.shape for i in batch}) == 1:
+            outputs = self._translate(batch)
+        else:
+            inputs = [to_model_input(image, self.in_channels, self.scale) for image in batch]
+            outputs = [None] * len(inputs)
+            for group in group_by_size(range(len(inputs)), lambda i: inputs[i].shape, max(1, self.batch_size)):
+                for i, output in zip(group, self._translate([inputs[i] for i in group])):
+                    outputs[i] = output
+            outputs = [like_input(output, image) for output, image in zip(outputs, batch)]
+        return outputs[0] if single else outputs
+
+    def _translate(self, images: list[np.ndarray]) -> list[np.ndarray]:
         x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
         if self.tile and max(x.shape[-2:]) > self.tile:
             out = [to_uint8(translate_tiled(self.forward, image, self.tile, self.overlap, self.batch_size))
