@@ -3,7 +3,9 @@
 Sizes are kept (reflect-pad to the net's multiple, crop back), inputs are decoded in DataLoader workers and outputs
 encoded in writer threads while the net runs, same-size images are batched, large images can be tiled. Nothing is
 lost: bad files are listed with the reason in the summary and OUTPUT_DIR/errors.txt, outputs are written atomically
-and a rerun skips the ones already there. Under `accelerate launch` each process converts a rank-strided share.
+and a rerun skips the ones already there. INPUT_DIR is never written to, not even through a link in OUTPUT_DIR:
+every file written goes through translate.convert.safe_paths. Under `accelerate launch` each process converts a
+rank-strided share.
 
 Any input mode works (grayscale, RGBA, palette, 16-bit PNG/TIFF, EXIF-rotated); it is converted to the model's
 channel count, alpha is carried over to 1- and 3-channel outputs, and outputs are 8-bit. Compared with the
@@ -26,19 +28,22 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from translate.convert.io import DecodeDataset, keep, output_image, save_atomic
-from translate.convert.manifest import ERRORS, check_same_settings, existing_record, write_manifest
-from translate.convert.plan import FORMATS, Job, check_separate, plan, shard
+from translate.convert.manifest import (
+    ERRORS,
+    MANIFEST,
+    check_same_settings,
+    existing_record,
+    one_line,
+    write_errors,
+    write_manifest,
+)
+from translate.convert.plan import FORMATS, Job, plan, shard
+from translate.convert.safe_paths import OutputFolder
 from translate.inference import MODES, PRECISIONS, Translator, group_by_size, prepare_for_inference
 from translate.inference.allocator import retain_freed_memory
 from translate.inference.compiled import COMPILE_MODES
 from translate.inference.model import add_model_arguments, load_model_from_args
-from translate.utils import (
-    die_with_parent,
-    distributed_without_gpus,
-    printable,
-    remove_stale_temporaries,
-    write_text_atomic,
-)
+from translate.utils import die_with_parent, distributed_without_gpus, remove_stale_temporaries
 
 TILE_HINT = 512  # the --tile a failed out-of-memory image is told to try
 
@@ -87,14 +92,16 @@ def convert(args) -> int:
 
     start = time.perf_counter()
     size = parse_size(args.size)
-    check_separate(args.input_dir, args.output_dir)
+    folder = OutputFolder(args.input_dir, args.output_dir)
+    jobs, skipped = plan(args.input_dir, args.output_dir, args.format)
+    # before anything is written: the run is refused whole, or every write is known to stay in OUTPUT_DIR
+    folder.check_all(written_paths(args, jobs), [job.source for job in jobs])
+    if not jobs:
+        raise ValueError(f"no image files under {args.input_dir} ({len(skipped)} other files or unreadable folders)")
     model = load_model_from_args(args)
     settings = {"model": model.describe(args.model), "mode": args.mode or model.inference_mode, "size": args.size,
                 "tile": args.tile, "overlap": args.overlap if args.tile else None, "precision": args.precision}
     check_same_settings(args.output_dir, settings, args.overwrite)
-    jobs, skipped = plan(args.input_dir, args.output_dir, args.format)
-    if not jobs:
-        raise ValueError(f"no image files under {args.input_dir} ({len(skipped)} other files or unreadable folders)")
     state = PartialState(cpu=args.device == "cpu" or distributed_without_gpus())
     device = pick_device(args.device, state)
     retain_freed_memory()  # this process is ours: see translate/inference/allocator.py
@@ -103,16 +110,16 @@ def convert(args) -> int:
     todo = [job for job, e in zip(mine, exists) if not e]
     done = [job for job, e in zip(mine, exists) if e]
     if state.is_main_process:
-        args.output_dir.mkdir(parents=True, exist_ok=True)
+        folder.check_writable()
         remove_stale_temporaries(args.output_dir)  # half-written outputs of a killed run
-        write_manifest(args.output_dir, settings, complete=False)
+        write_manifest(folder, settings, complete=False)
     batch_size = args.batch_size or (1 if device.type == "cpu" else 8)
     translator = Translator(prepare_for_inference(model.net, settings["mode"]), model.size_multiple, device,
                             args.precision, args.tile, args.overlap, batch_size, args.compile)
     carry_alpha = 4 not in (model.in_channels, model.out_channels)
     loop_start = time.perf_counter()
     with tqdm(total=len(mine), initial=len(done), unit="img", disable=not state.is_main_process) as progress:
-        converted, failed = convert_jobs(todo, translator, model.in_channels, size, carry_alpha,
+        converted, failed = convert_jobs(todo, folder, translator, model.in_channels, size, carry_alpha,
                                          default_workers() if args.workers is None else args.workers, progress)
     loop_s = time.perf_counter() - loop_start
     existing = [existing_record(job) for job in done]
@@ -124,7 +131,17 @@ def convert(args) -> int:
         state.destroy_process_group()  # left to interpreter exit, gloo sometimes aborts
     if not state.is_main_process:
         return 1 if any(r["failed"] for r in results) else 0
-    return finish(args, settings, results, skipped, time.perf_counter() - start)
+    return finish(args, folder, settings, results, skipped, time.perf_counter() - start)
+
+
+def written_paths(args, jobs: list[Job]) -> list[Path]:
+    """Every path this run may write: the outputs, manifest.json, errors.txt and, with --gallery, the gallery."""
+    paths = [job.target for job in jobs] + [args.output_dir / MANIFEST, args.output_dir / ERRORS]
+    if args.gallery:
+        from translate.convert.gallery import gallery_paths
+
+        paths += gallery_paths(args.output_dir, [(job.rel, job.out) for job in jobs])
+    return paths
 
 
 def pick_device(requested: str | None, state) -> torch.device:
@@ -142,8 +159,8 @@ def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 1) - 1))
 
 
-def convert_jobs(jobs: list[Job], translator: Translator, channels: int, size, carry_alpha: bool, workers: int,
-                 progress) -> tuple[list[dict], list[dict]]:
+def convert_jobs(jobs: list[Job], folder: OutputFolder, translator: Translator, channels: int, size,
+                 carry_alpha: bool, workers: int, progress) -> tuple[list[dict], list[dict]]:
     """Decode (workers) -> batches of one size -> net -> encode (threads); returns (converted, failed) records."""
     converted, failed = [], []
     if not jobs:
@@ -155,8 +172,8 @@ def convert_jobs(jobs: list[Job], translator: Translator, channels: int, size, c
         for item in loader:
             if item.error is None:
                 if item.frames > 1:
-                    tqdm.write(printable(f"warning: {jobs[item.index].rel} has {item.frames} frames (multi-page or "
-                                         "animated); only the first is converted"), file=sys.stderr)
+                    tqdm.write(f"warning: {one_line(jobs[item.index].rel)} has {item.frames} frames (multi-page or "
+                               "animated); only the first is converted", file=sys.stderr)
                 yield item
             else:
                 failed.append({"input": jobs[item.index].rel, "reason": item.error})
@@ -167,8 +184,9 @@ def convert_jobs(jobs: list[Job], translator: Translator, channels: int, size, c
         try:
             record = {"input": job.rel, "output": job.out, "size": future.result()}
             converted.append({**record, "frames": item.frames} if item.frames > 1 else record)
-        except Exception as error:
-            failed.append({"input": job.rel, "reason": f"cannot write {job.target}: {error}"})
+        except Exception as error:  # a folder made read-only, a full disk: this output fails, the run goes on
+            why = error.strerror if isinstance(error, OSError) and error.strerror else error
+            failed.append({"input": job.rel, "reason": f"cannot write {job.target}: {why}"})
         progress.update()
 
     pending: deque = deque()
@@ -186,7 +204,7 @@ def convert_jobs(jobs: list[Job], translator: Translator, channels: int, size, c
                 continue
             for item, out in zip(group, outputs):
                 alpha = item.alpha if carry_alpha else None
-                pending.append((item, pool.submit(write_output, out, alpha, jobs[item.index].target)))
+                pending.append((item, pool.submit(write_output, out, alpha, jobs[item.index].target, folder)))
             while pending and (len(pending) > 8 * max(2, workers) or pending[0][1].done()):
                 collect(*pending.popleft())
         while pending:
@@ -201,13 +219,14 @@ def out_of_memory(error: BaseException) -> bool:
         "out of memory" in text
 
 
-def write_output(array, alpha, target: Path) -> list[int]:
+def write_output(array, alpha, target: Path, folder: OutputFolder) -> list[int]:
     img = output_image(array, alpha)
-    save_atomic(img, target)
+    save_atomic(img, target, folder)
     return list(img.size)
 
 
-def finish(args, settings: dict, results: list[dict], skipped: list[tuple[Path, str]], total_s: float) -> int:
+def finish(args, folder: OutputFolder, settings: dict, results: list[dict], skipped: list[tuple[Path, str]],
+           total_s: float) -> int:
     """Merge every process's records into manifest.json and errors.txt, print the summary; the exit code."""
     converted = [r for res in results for r in res["converted"]]
     existing = [r for res in results for r in res["existing"]]
@@ -219,26 +238,19 @@ def finish(args, settings: dict, results: list[dict], skipped: list[tuple[Path, 
               "images_per_s_total": round(len(converted) / total_s, 3) if converted else None,
               "processes": len(results)}
     images = sorted(converted + existing, key=lambda r: r["input"])
-    errors = args.output_dir / ERRORS
-    if failed or skipped:  # written before the manifest says complete: a crash in between leaves it incomplete
-        lines = [f"failed\t{r['input']}\t{r['reason']}" for r in failed]
-        lines += [f"skipped\t{r['input']}\t{r['reason']}" for r in skipped]
-        write_text_atomic(errors, "\n".join(lines) + "\n")
-    else:
-        errors.unlink(missing_ok=True)  # from an earlier run whose problems are gone
-    write_manifest(args.output_dir, settings, complete=True, images=images, failed=failed, skipped=skipped,
-                   timing=timing)
+    write_errors(folder, failed, skipped)  # before the manifest says complete: a crash between leaves it incomplete
+    write_manifest(folder, settings, complete=True, images=images, failed=failed, skipped=skipped, timing=timing)
     rate = f"{timing['images_per_s_loop']:.2f} images/s over the loop, " if converted else ""
     print(f"converted {len(converted)}, skipped {len(existing) + len(skipped)} ({len(existing)} already done, "
           f"{len(skipped)} not images or unreadable), failed {len(failed)}; {rate}{total_s:.1f} s in all")
     for r in failed[:10]:
-        print(printable(f"  failed: {r['input']}: {r['reason']}"))
+        print(f"  failed: {one_line(r['input'])}: {one_line(r['reason'])}")
     several = sum("frames" in r for r in converted)
     if several:
         print(f"  {several} inputs have several frames (multi-page TIFF, animated WebP/PNG): only the first of each "
               "was converted; manifest.json gives each one's frame count")
     if failed or skipped:
-        print(f"  the full list is in {errors}")
+        print(f"  the full list is in {args.output_dir / ERRORS}")
     if args.gallery:
         from translate.convert.gallery import build_gallery
 

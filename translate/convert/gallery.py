@@ -1,7 +1,9 @@
 """`translate gallery INPUT_DIR OUTPUT_DIR`: HTML pages of input | output thumbnails to look through a conversion.
 
 Built for thousands of images: small JPEG thumbnails made in threads and reused when newer than their image, pages
-of a fixed number of rows, lazy-loaded <img>. Everything goes into OUTPUT_DIR/_gallery; INPUT_DIR is only read.
+of a fixed number of rows, lazy-loaded <img>. Everything goes into OUTPUT_DIR/_gallery; INPUT_DIR is only read:
+every page and thumbnail is checked and written through translate.convert.safe_paths, so no link in OUTPUT_DIR
+leads a write into it.
 Pairs come from OUTPUT_DIR/manifest.json when `translate convert` wrote one, else from matching relative paths
 without extension.
 """
@@ -17,10 +19,10 @@ from urllib.parse import quote
 
 from PIL import Image
 
-from translate.convert.manifest import GALLERY
-from translate.convert.plan import check_separate, walk
+from translate.convert.manifest import GALLERY, MANIFEST
+from translate.convert.plan import walk
+from translate.convert.safe_paths import OutputFolder, UnsafeOutput
 from translate.data.images import read_image
-from translate.utils import atomic_path, write_text_atomic
 
 _STYLE = ("body{font-family:sans-serif;margin:1em}td{padding:4px;vertical-align:top}"
           "img{max-width:256px;max-height:256px;background:#ddd}nav a{margin-right:.4em}")
@@ -42,7 +44,7 @@ def run(args) -> int:
 
 def find_pairs(input_dir: Path, output_dir: Path) -> list[tuple[str, str]]:
     """(input, output) relative paths, sorted by input."""
-    manifest = output_dir / "manifest.json"
+    manifest = output_dir / MANIFEST
     if manifest.is_file():
         images = json.loads(manifest.read_text()).get("images", [])
         return sorted((r["input"], r["output"]) for r in images)
@@ -56,7 +58,22 @@ def find_pairs(input_dir: Path, output_dir: Path) -> list[tuple[str, str]]:
     return sorted((rel, outputs[key]) for rel, key in keyed if key in outputs)
 
 
-def make_thumbnail(source: Path, thumb: Path, size: int) -> None:
+def gallery_paths(output_dir: Path, pairs: list[tuple[str, str]], per_page: int = 100) -> list[Path]:
+    """Every file the gallery of `pairs` writes: its pages and the input and output thumbnails."""
+    root = output_dir / GALLERY
+    pages = [root / name for name in page_names(-(-len(pairs) // per_page))]
+    return pages + [thumb_path(root, "in", i) for i, _ in pairs] + [thumb_path(root, "out", o) for _, o in pairs]
+
+
+def page_names(count: int) -> list[str]:
+    return ["index.html"] + [f"page-{k}.html" for k in range(2, count + 1)]
+
+
+def thumb_path(root: Path, side: str, rel: str) -> Path:
+    return root / "thumbs" / side / f"{rel}.jpg"
+
+
+def make_thumbnail(source: Path, thumb: Path, size: int, folder: OutputFolder) -> None:
     """A JPEG of at most size x size, transparency shown over grey; kept if newer than its image."""
     if thumb.is_file() and thumb.stat().st_mtime >= source.stat().st_mtime:
         return
@@ -64,8 +81,8 @@ def make_thumbnail(source: Path, thumb: Path, size: int) -> None:
     img.thumbnail((size, size))
     if img.mode in ("LA", "RGBA"):
         img = Image.alpha_composite(Image.new("RGBA", img.size, (200, 200, 200, 255)), img.convert("RGBA"))
-    with atomic_path(thumb) as tmp:
-        img.convert("RGB").save(tmp, format="JPEG", quality=85)
+    with folder.open_atomic(thumb) as file:
+        img.convert("RGB").save(file, format="JPEG", quality=85)
 
 
 def build_gallery(input_dir: Path, output_dir: Path, per_page: int = 100, thumb_size: int = 256,
@@ -74,32 +91,35 @@ def build_gallery(input_dir: Path, output_dir: Path, per_page: int = 100, thumb_
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not output_dir.is_dir():
         raise FileNotFoundError(f"output folder {output_dir} does not exist")
-    check_separate(input_dir, output_dir)  # the gallery goes into OUTPUT_DIR, which must not be in INPUT_DIR
+    folder = OutputFolder(input_dir, output_dir)  # OUTPUT_DIR must not be in, or around, INPUT_DIR
     if per_page < 1 or thumb_size < 1:
         raise ValueError("--per-page and --thumb-size must be positive")
     pairs = find_pairs(input_dir, output_dir)
     if not pairs:
         raise ValueError(f"no converted images of {input_dir} found in {output_dir}")
+    folder.check_all(gallery_paths(output_dir, pairs, per_page), [input_dir / i for i, _ in pairs])
     root = output_dir / GALLERY
-    tasks = [(input_dir / i, root / "thumbs" / "in" / f"{i}.jpg") for i, _ in pairs]
-    tasks += [(output_dir / o, root / "thumbs" / "out" / f"{o}.jpg") for _, o in pairs]
+    tasks = [(input_dir / i, thumb_path(root, "in", i)) for i, _ in pairs]
+    tasks += [(output_dir / o, thumb_path(root, "out", o)) for _, o in pairs]
 
     def thumbnail_or_none(task):
         try:
-            make_thumbnail(*task, thumb_size)
+            make_thumbnail(*task, thumb_size, folder)
             return task[1]
+        except UnsafeOutput:  # a link put in OUTPUT_DIR since the check: stop, as the check would have
+            raise
         except Exception:  # an unreadable image gets a text cell instead of a thumbnail
             return None
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         made = set(pool.map(thumbnail_or_none, tasks))
     pages = [pairs[i:i + per_page] for i in range(0, len(pairs), per_page)]
-    names = ["index.html"] + [f"page-{k}.html" for k in range(2, len(pages) + 1)]
+    names = page_names(len(pages))
     for k, page in enumerate(pages):
         rows = []
         for i, o in page:
-            cells = [_cell(input_dir / i, root / "thumbs" / "in" / f"{i}.jpg", root, made),
-                     _cell(output_dir / o, root / "thumbs" / "out" / f"{o}.jpg", root, made)]
+            cells = [_cell(input_dir / i, thumb_path(root, "in", i), root, made),
+                     _cell(output_dir / o, thumb_path(root, "out", o), root, made)]
             rows.append(f"<tr><td>{html.escape(i)}</td>{''.join(cells)}</tr>")
         shown = sorted({0, len(pages) - 1} | set(range(max(0, k - 5), min(len(pages), k + 6))))
         nav = " ".join(f"<b>{n + 1}</b>" if n == k else f'<a href="{names[n]}">{n + 1}</a>' for n in shown)
@@ -107,7 +127,7 @@ def build_gallery(input_dir: Path, output_dir: Path, per_page: int = 100, thumb_
                 f"</title><style>{_STYLE}</style><h1>{html.escape(str(input_dir))} &rarr; "
                 f"{html.escape(str(output_dir))}</h1><p>{len(pairs)} images</p><nav>{nav}</nav>"
                 f"<table><tr><th>name</th><th>input</th><th>output</th></tr>{''.join(rows)}</table><nav>{nav}</nav>")
-        write_text_atomic(root / names[k], text)
+        folder.write_text(root / names[k], text)
     return root / names[0]
 
 

@@ -14,8 +14,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from translate.convert.plan import Job
+from translate.convert.safe_paths import OutputFolder
 from translate.data.images import CHANNEL_MODES, convert_channels, read_image
-from translate.utils import atomic_path
 
 # Modes each writer accepts; anything else falls back in the order of _FALLBACKS (alpha dropped for JPEG/PPM).
 _SAVE_MODES = {"JPEG": ("L", "RGB"), "PPM": ("L", "RGB"), "WEBP": ("RGB", "RGBA"), "BMP": ("L", "RGB", "RGBA")}
@@ -80,12 +80,13 @@ def output_image(array: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
     return img
 
 
-def save_atomic(img: Image.Image, path: Path) -> None:
-    """Write `img` in the format its extension names; a crash leaves no half-written file under `path`."""
+def save_atomic(img: Image.Image, path: Path, folder: OutputFolder) -> None:
+    """Write `img` in the format its extension names, through `folder`'s checks (no link is followed); a crash
+    leaves no half-written file under `path`."""
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"cannot write {path}: unknown image extension {path.suffix!r}")
     allowed = _SAVE_MODES.get(fmt, ("L", "LA", "RGB", "RGBA"))
     mode = next(m for m in (img.mode, *_FALLBACKS[img.mode], "RGB") if m in allowed)
-    with atomic_path(path) as tmp:
-        (img if mode == img.mode else img.convert(mode)).save(tmp, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
+    with folder.open_atomic(path) as file:
+        (img if mode == img.mode else img.convert(mode)).save(file, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))

@@ -1,7 +1,8 @@
 """OUTPUT_DIR/manifest.json: which model and settings made the outputs of a folder, and what each input became.
 
 It is written (incomplete) before the first output and rewritten (complete) at the end, so a rerun can tell which
-model made what is already there and refuse to mix in another model's outputs.
+model made what is already there and refuse to mix in another model's outputs. OUTPUT_DIR/errors.txt beside it
+lists what failed or was skipped, one record a line.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from pathlib import Path
 from PIL import Image
 
 from translate.convert.plan import Job
+from translate.convert.safe_paths import OutputFolder
 from translate.data.folders import visible_files
 from translate.data.images import is_image_file
-from translate.utils import write_text_atomic
 
 MANIFEST, ERRORS = "manifest.json", "errors.txt"
 GALLERY = "_gallery"  # translate gallery's pages and thumbnails
@@ -55,6 +56,33 @@ def check_same_settings(output_dir: Path, settings: dict, overwrite: bool) -> No
         raise ValueError(f"{output_dir} holds outputs made with another {', '.join(changed)}; {advice}")
 
 
-def write_manifest(output_dir: Path, settings: dict, complete: bool, **content) -> None:
+def write_manifest(folder: OutputFolder, settings: dict, complete: bool, **content) -> None:
     manifest = {"settings": settings, "complete": complete, **content}
-    write_text_atomic(output_dir / MANIFEST, json.dumps(manifest, indent=1))
+    folder.write_text(folder.root / MANIFEST, json.dumps(manifest, indent=1))
+
+
+def write_errors(folder: OutputFolder, failed: list[dict], skipped: list[dict]) -> None:
+    """errors.txt: `failed|skipped TAB input TAB reason`, one record a line; removed when there is nothing to say
+    (it may be left from an earlier run whose problems are gone)."""
+    if not failed and not skipped:
+        folder.remove(folder.root / ERRORS)
+        return
+    lines = [f"{kind}\t{one_line(r['input'])}\t{one_line(r['reason'])}"
+             for kind, records in (("failed", failed), ("skipped", skipped)) for r in records]
+    folder.write_text(folder.root / ERRORS, "\n".join(lines) + "\n")
+
+
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def one_line(text: str) -> str:
+    """`text` with nothing that could split a record or a terminal line: backslash, tab, newline and every other
+    character that is not printable (controls, U+2028 ...) as Python escapes (\\n, \\x1b, \\u2028), and the bytes of a
+    name that is not UTF-8 (held by Python as surrogates) as \\xNN. A file name may hold any of them."""
+    return "".join(ch if ch.isprintable() and ch != "\\" else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    if "\udc80" <= ch <= "\udcff":  # os.fsdecode's stand-in for the byte ord(ch) - 0xdc00
+        return f"\\x{ord(ch) - 0xDC00:02x}"
+    return _ESCAPES.get(ch) or ascii(ch)[1:-1]
