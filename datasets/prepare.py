@@ -2,8 +2,8 @@
 """Put public datasets into the toolkit's folder spec, or make an edges -> photo set out of your own photos.
 
   python datasets/prepare.py list                                      # the known sets, counts and sources
-  python datasets/prepare.py facades --root datasets/facades           # download (resumable), extract, check counts
-  python datasets/prepare.py horse2zebra --root DIR --from h2z.zip     # ingest a local copy (zip, tar or folder)
+  python datasets/prepare.py facades                                   # download into $TRANSLATE_DATA/facades
+  python datasets/prepare.py horse2zebra --from h2z.zip                # ingest a local copy (zip, tar or folder)
   python datasets/prepare.py edges --photos DIR --out DIR [--method canny|xdog]
   python datasets/prepare.py edges --photos AB_DIR --pairs --method xdog --thickness 3 --val-fraction 1 --out DIR
                                                                        # "(b)" sketches of the photos of a paired set
@@ -31,6 +31,7 @@ from prepare_fetch import download  # noqa: E402
 from prepare_ingest import ingest  # noqa: E402
 
 from translate.data.sketch import METHODS  # noqa: E402
+from translate.data_root import DEFAULT, VARIABLE, data_root  # noqa: E402
 
 log = logging.getLogger("prepare")
 
@@ -47,7 +48,8 @@ class Subcommand:
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", required=True, type=Path, help="dataset folder to create (e.g. datasets/facades)")
+    parser.add_argument("--root", type=Path, help="dataset folder to create (default: DATA_ROOT/NAME, where the "
+                        f"recipes look; DATA_ROOT is ${VARIABLE}, else ./{DEFAULT})")
     parser.add_argument("--from", dest="source", type=Path, help="ingest a local copy (folder, .zip or .tar.gz) "
                                                                  "instead of downloading")
     parser.add_argument("--download-dir", type=Path, help="where the archive is kept (default: beside --root)")
@@ -55,6 +57,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_dataset(source: DatasetSource, args: argparse.Namespace) -> int:
+    args.root = args.root or data_root() / source.name
     if args.source is None and source.url is None:
         print(source.instructions, file=sys.stderr)
         return 1

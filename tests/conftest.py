@@ -1,10 +1,13 @@
-"""Tiny generated datasets, so every test runs anywhere in seconds."""
+"""Tiny generated datasets, so every test runs anywhere in seconds; the recipes' data root is ../shared/data."""
 
+import os
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import write_images
+from tests.helpers import SHARED_DATA, write_images
+
+os.environ.setdefault("TRANSLATE_DATA", str(SHARED_DATA))  # where `${data}` in a recipe points, unless set
 
 
 @pytest.fixture

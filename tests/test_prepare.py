@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from tests.helpers import shared_data
+from translate.data.folders import list_images
 
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("datasets_prepare", REPO / "datasets" / "prepare.py")
@@ -219,3 +220,13 @@ def test_facades_recipe_reads_the_aligned_layout():
     assert cfg.model.name == "pix2pix" and cfg.data.direction == "BtoA" and cfg.model.generator == "unet_128"
     root = shared_data((REPO / cfg.data.root).resolve())
     assert detect_layout(root, "train") == detect_layout(root, "val") == "aligned"
+
+
+def test_without_root_a_dataset_goes_where_the_recipes_look(tmp_path, monkeypatch):
+    from translate import config
+
+    monkeypatch.setenv("TRANSLATE_DATA", str(tmp_path / "data"))
+    archive = make_cyclegan_zip(tmp_path / "h2z.zip", {"trainA": 2, "trainB": 2})
+    assert prepare.main(["horse2zebra", "--from", str(archive)]) == 0
+    root = config.load(REPO / "recipes" / "horse2zebra.yaml").data.root
+    assert root == str(tmp_path / "data" / "horse2zebra") and len(list_images(root)) == 4

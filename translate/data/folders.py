@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from translate.data.images import is_image_file
+from translate.data_root import prepare_hint
 
 LAYOUTS = ("aligned", "twin", "unaligned")
 _SHOWN = 5  # how many offending names an error message lists
@@ -47,7 +48,7 @@ def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
     folder = Path(folder)
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
-        raise FileNotFoundError(f"image folder {folder} {what}")
+        raise FileNotFoundError(f"image folder {folder} {what}{prepare_hint(folder)}")
     if recursive:
         found = [p for p in visible_files(folder) if is_image_file(p)]
     else:
@@ -67,7 +68,7 @@ def detect_layout(root: str | os.PathLike, phase: str = "train") -> str:
     """"aligned", "twin" or "unaligned" (checked in that order), or FileNotFoundError saying what was looked for."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"dataset root {root} does not exist")
+        raise FileNotFoundError(f"dataset root {root} does not exist{prepare_hint(root)}")
     if has_images_directly(root / phase):
         return "aligned"
     if (root / phase / "A").is_dir() and (root / phase / "B").is_dir():
