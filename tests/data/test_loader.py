@@ -56,3 +56,9 @@ def test_workers_give_the_same_batches(dataset):
     workers = batches(build_loader(dataset, batch_size=2, seed=1, num_workers=2), 4)
     for a, b in zip(plain, workers):
         assert torch.equal(a["A"], b["A"]) and torch.equal(a["B"], b["B"]) and a["A_path"] == b["A_path"]
+
+
+def test_workers_are_capped_by_the_cpus_this_process_may_use(dataset, monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
+    assert build_loader(dataset, batch_size=2, seed=1, num_workers=4).num_workers == 2
+    assert build_loader(dataset, batch_size=2, seed=1, num_workers=1).num_workers == 1

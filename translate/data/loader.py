@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import random
 
 import numpy as np
@@ -12,11 +14,14 @@ from torch.utils.data import DataLoader, Dataset
 from translate.data.sampler import InfiniteSampler, mix63
 from translate.utils import die_with_parent
 
+log = logging.getLogger(__name__)
+
 
 def build_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int = 0, rank: int = 0,
                  world_size: int = 1, start_step: int = 0, drop_last: bool = True,
                  shuffle: bool = True) -> DataLoader:
-    """Batch k of the returned loader is optimisation step start_step + k for this rank, whatever num_workers is.
+    """Batch k of the returned loader is optimisation step start_step + k for this rank, whatever num_workers is
+    (which is why num_workers can be capped at the CPU count without changing a single sample).
 
     The sampler hands the dataset (index, seed) keys one at a time; the DataLoader groups batch_size of them, which
     is exactly one step's slice for this rank. Iteration never ends and len() is undefined: count steps, not
@@ -25,6 +30,10 @@ def build_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int 
     """
     sampler = InfiniteSampler(len(dataset), batch_size, seed, rank=rank, world_size=world_size,
                               start_step=start_step, shuffle=shuffle)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if num_workers > cpus:  # more decoding processes than cores only contend with the training process
+        log.info("data.num_workers %d capped at the %d CPUs this process may use", num_workers, cpus)
+        num_workers = cpus
     return DataLoader(
         dataset,
         batch_size=batch_size,
