@@ -1,12 +1,14 @@
-"""atomic_path: the target is replaced whole or not at all, and no temporary is left behind."""
+"""atomic_path: the target is replaced whole or not at all, and no temporary is left behind; file permissions."""
 
 import os
+import stat
 import subprocess
 import sys
 
 import pytest
+import torch
 
-from translate.utils import atomic_path, remove_stale_temporaries, write_text_atomic
+from translate.utils import atomic_path, current_umask, remove_stale_temporaries, save_safetensors, write_text_atomic
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
@@ -38,3 +40,13 @@ def test_temporaries_of_a_killed_writer_are_removed_and_a_live_ones_kept(tmp_pat
     other.write_text("mine")
     assert remove_stale_temporaries(tmp_path) == 1
     assert not stale.exists() and live.exists() and other.exists()
+
+
+def test_safetensors_files_get_the_permissions_of_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        save_safetensors({"w": torch.zeros(2)}, tmp_path / "a.safetensors")
+        assert stat.S_IMODE((tmp_path / "a.safetensors").stat().st_mode) == 0o640  # safetensors alone: 0o600
+    finally:
+        os.umask(old)
+    assert current_umask() == old

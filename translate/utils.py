@@ -91,3 +91,26 @@ def distributed_without_gpus() -> bool:
     Accelerate only forms the (gloo) process group when told to use the CPU; otherwise every process would silently
     work alone as rank 0 of 1."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict | None = None) -> None:
+    """safetensors' save_file, with the permissions every other file gets: it creates files 0600 whatever the
+    umask, so an export copied to a shared folder or served by another user would be unreadable to them."""
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(path), metadata=metadata)
+    os.chmod(path, 0o666 & ~current_umask())
+
+
+def current_umask() -> int:
+    """The process umask, read from /proc where it can be: setting it to read it back races with other threads
+    creating files in that instant."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o22)
+    os.umask(umask)
+    return umask
