@@ -2,12 +2,18 @@
 
 An export folder is all inference needs: `load_generator(export_dir)` rebuilds the architecture, loads the weights
 and sets the mode the model is meant to run in, with no training flag repeated.
+
+An export may come from someone else, so reading one never leaves its folder: net names in config.json must be
+plain names (letters, digits, _), since each names a file `<net>.safetensors`, and every file read is refused
+when, links followed, it lies outside the export folder (`../secret/G` as a net name, a weights file that is a
+link to elsewhere).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -21,6 +27,7 @@ from translate.inference.translator import prepare_for_inference
 
 EXPORT_FORMAT = 1
 CONFIG_NAME = "config.json"
+NET_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
 def write_export(export_dir: str | Path, nets: dict, config) -> Path:
@@ -74,13 +81,37 @@ def state_dict_problems(expected: dict, found: dict) -> list[str]:
 
 
 def read_export_config(export_dir: str | Path) -> dict:
+    """config.json of an export, its format and net names checked (see the module docstring)."""
     path = Path(export_dir) / CONFIG_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{export_dir} is not an export folder: {CONFIG_NAME} is missing")
-    description = json.loads(path.read_text())
-    if description.get("format") != EXPORT_FORMAT:
-        raise ValueError(f"{path}: unsupported export format {description.get('format')!r}")
+    description = json.loads(inside_export(export_dir, path, "its config").read_text())
+    if not isinstance(description, dict) or description.get("format") != EXPORT_FORMAT:
+        found = description.get("format") if isinstance(description, dict) else description
+        raise ValueError(f"{path}: unsupported export format {found!r}")
+    if not isinstance(description.get("nets"), dict):
+        raise ValueError(f"{path}: no \"nets\" table")
+    for net in description["nets"]:
+        if not NET_NAME.fullmatch(net):
+            raise ValueError(f"export {export_dir}: net name {net!r} in {CONFIG_NAME} is not a plain name (letters, "
+                             "digits and _ only), so its weights file would lie outside the export; refused")
     return description
+
+
+def weights_path(export_dir: str | Path, net: str) -> Path:
+    """The weights file of `net` (a name of the export's config), refused when it leads outside the export."""
+    if not NET_NAME.fullmatch(net):
+        raise ValueError(f"export {export_dir}: net name {net!r} is not a plain name (letters, digits and _ only)")
+    return inside_export(export_dir, Path(export_dir) / f"{net}.safetensors", f"the weights of net {net!r}")
+
+
+def inside_export(export_dir: str | Path, path: Path, what: str) -> Path:
+    """`path` with every link followed, or a ValueError naming the export and `what` when that is outside it."""
+    real = path.resolve()
+    if not real.is_relative_to(Path(export_dir).resolve()):
+        raise ValueError(f"export {export_dir}: {what} ({path.name}) lead to {real}, outside the export folder; "
+                         "refused")
+    return real
 
 
 def load_generator(export_dir: str | Path, net: str | None = None, device: str | torch.device = "cpu",
@@ -105,7 +136,7 @@ def generator_from_spec(export_dir: str | Path, net: str, spec: dict, device: st
         # The weights file holds the trained encoder too, so a pretrained one is not read from its package.
         rebuild = {"pretrained": False} if spec["arch"] in PRETRAINED_GENERATORS else {}
         module = build_generator(spec["arch"], spec["in_channels"], spec["out_channels"], **spec["kwargs"], **rebuild)
-    module.load_state_dict(read_weights(Path(export_dir) / f"{net}.safetensors"))
+    module.load_state_dict(read_weights(weights_path(export_dir, net)))
     module.train((mode or spec["inference_mode"]) == "train")
     return module.to(device)
 
@@ -130,7 +161,7 @@ def load_classifier(export_dir: str | Path, net: str | None = None, device: str 
     net = pick_net(export_dir, description, roles, net)
     spec = description["nets"][net]
     module = EncoderClassifier(spec["encoder"], spec["num_classes"], spec["hidden"])
-    module.load_state_dict(read_weights(Path(export_dir) / f"{net}.safetensors"))
+    module.load_state_dict(read_weights(weights_path(export_dir, net)))
     module = module.eval().to(device)
     return (module, spec) if with_spec else module
 
@@ -152,10 +183,30 @@ def load_reference_generator(path: str | Path, arch: str, norm: str = "instance"
     `module.` (DataParallel) is stripped and InstanceNorm running statistics that old checkpoints carry are
     dropped (the reference's own test script does the same). Loaded with weights_only=True: no code runs.
     """
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_checkpoint(path)
     module = build_generator(arch, in_channels, out_channels, ngf=ngf, norm=norm, dropout=dropout)
     module.load_state_dict(reference_state_dict(state, module))
     return module
+
+
+def read_checkpoint(path: str | Path):
+    """What a .pth file holds, read with weights_only=True (tensors and plain containers; no code runs). Anything
+    else is a ValueError of one line naming the file, instead of torch's page about weights_only: a file that is
+    neither of torch's two formats (a zip archive, or a pickle for files before torch 1.6) is not a PyTorch
+    checkpoint at all, whatever its name."""
+    path = Path(path)
+    with open(path, "rb") as file:
+        start = file.read(2)
+    if start != b"PK" and start[:1] != b"\x80":  # a zip's local header; pickle protocol 2+ opens with PROTO
+        raise ValueError(f"{path} is not a PyTorch checkpoint (neither a zip archive nor a pickle)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # parsing a damaged file can fail in any way; torch's own text is a page long
+        if "allowed global" in str(error) or "Unsupported global" in str(error):
+            raise ValueError(f"{path} holds Python objects besides tensors; refused, as weights only loading never "
+                             "runs the code that unpickling them would") from error
+        raise ValueError(f"{path} is not a readable PyTorch checkpoint: damaged or truncated "
+                         f"({type(error).__name__})") from error
 
 
 def reference_state_dict(state: dict, module: nn.Module) -> dict:

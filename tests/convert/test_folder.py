@@ -147,13 +147,15 @@ def test_model_errors_are_one_clear_line(model_dir, tmp_path, capsys):
                                                   n_blocks=6)
     torch.save(reference.state_dict(), tmp_path / "latest_net_G_A.pth")
     (tmp_path / "broken.pth").write_bytes(b"\x80\x02garbage")
+    (tmp_path / "random.pth").write_bytes(np.random.default_rng(0).bytes(4096))
     cases = [
         ([tmp_path / "missing"], "does not exist"),
         ([model_dir], "choose one with net="),
         ([tmp_path / "latest_net_G_A.pth"], "--arch"),
         ([tmp_path / "latest_net_G_A.pth", "--arch", "resnet_9blocks", "--ngf", "4"], "missing tensors"),
         ([tmp_path / "latest_net_G_A.pth", "--arch", "resnet_6blocks", "--ngf", "8"], "of another shape"),
-        ([tmp_path / "broken.pth", "--arch", "resnet_6blocks"], "cannot load model"),
+        ([tmp_path / "broken.pth", "--arch", "resnet_6blocks"], "broken.pth is not a readable PyTorch checkpoint"),
+        ([tmp_path / "random.pth", "--arch", "resnet_6blocks"], "random.pth is not a PyTorch checkpoint"),
     ]
     for args, message in cases:
         assert run_convert(args[0], inp, tmp_path / "out", *args[1:]) == 2

@@ -16,11 +16,12 @@ from translate.backbones import GENERATORS, build_generator
 from translate.backbones.layers import NORMS
 from translate.export import (
     generator_from_spec,
-    load_reference_generator,
     pick_net,
+    read_checkpoint,
     read_export_config,
     reference_state_dict,
     state_dict_problems,
+    weights_path,
 )
 
 
@@ -71,10 +72,18 @@ def load_model(path: str | Path, net: str | None = None, arch: str | None = None
         raise ModelError(f"unknown --arch {arch!r}; valid: {', '.join(GENERATORS)}")
     kwargs = dict(norm=norm, in_channels=in_channels, out_channels=out_channels, ngf=ngf, dropout=dropout)
     try:
-        module = load_reference_generator(path, arch, **kwargs)
-    except Exception as error:  # unpickling, weights-only refusals, key or shape mismatches
+        state = read_checkpoint(path)
+    except ValueError as error:  # not a checkpoint, damaged, objects besides tensors: the message names the file
+        raise ModelError(f"model {error}") from error
+    except OSError as error:
+        raise ModelError(f"cannot read model {path}: {error.strerror or error}") from error
+    try:
+        module = build_generator(arch, **kwargs)
+        module.load_state_dict(reference_state_dict(state, module))
+    except Exception as error:  # a state that is no state dict, key or shape mismatches, an unknown norm
         described = f"{arch} (norm {norm}, ngf {ngf}, {in_channels}->{out_channels} channels)"
-        raise ModelError(f"cannot load model {path} as {described}: {_diagnose(path, arch, kwargs, error)}") from error
+        raise ModelError(f"cannot load model {path} as {described}: {_diagnose(state, arch, kwargs, error)}") \
+            from error
     return Model(module, path.stem, arch, in_channels, out_channels, module.size_multiple, "train",
                  file_sha256(path))
 
@@ -88,15 +97,11 @@ def _load_export(path: Path, net: str | None) -> Model:
     except (FileNotFoundError, ValueError, KeyError, RuntimeError, OSError) as error:
         raise ModelError(f"cannot load model {path}: {_first_line(error)}") from error
     return Model(module, net, spec["arch"], spec["in_channels"], spec["out_channels"], spec["size_multiple"],
-                 spec["inference_mode"], file_sha256(path / f"{net}.safetensors"))
+                 spec["inference_mode"], file_sha256(weights_path(path, net)))
 
 
-def _diagnose(path: Path, arch: str, kwargs: dict, error: Exception) -> str:
+def _diagnose(state, arch: str, kwargs: dict, error: Exception) -> str:
     """One line instead of load_state_dict's page of key names: how many keys are missing, extra or reshaped."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as load_error:
-        return _first_line(load_error)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         return "the file does not hold a generator state dict (name -> tensor)"
     try:
