@@ -125,8 +125,11 @@ def test_reference_features_are_cached_per_folder_and_content(features_64, tmp_p
     second, status2 = fid.folder_features(folder, features_64, use_cache=True, progress=False)
     assert (status1, status2) == ("miss", "hit")
     assert torch.equal(first, second)
-    os.utime(folder / "000.png", ns=(1, 1))  # a changed file (new mtime) must not be served from the cache
+    os.utime(folder / "000.png", ns=(1, 1))  # touched, same content: the features are still right
+    assert fid.folder_features(folder, features_64, use_cache=True, progress=False)[1] == "hit"
+    (folder / "extra.png").write_bytes((folder / "000.png").read_bytes())  # one more image
     assert fid.folder_features(folder, features_64, use_cache=True, progress=False)[1] == "miss"
+    (folder / "extra.png").unlink()
     assert fid.folder_features(folder, features_64, use_cache=False, progress=False)[1] == "off"
     cached = list((tmp_path / "cache" / "translate" / "features").glob("*.safetensors"))
     assert len(cached) == 2 and not list(cached[0].parent.glob(".*partial*"))
@@ -136,6 +139,25 @@ def test_reference_features_are_cached_per_folder_and_content(features_64, tmp_p
         (links / path.name).symlink_to(path)
     statuses = [fid.folder_features(links, features_64, use_cache=True, progress=False)[1] for _ in range(2)]
     assert statuses == ["miss", "hit"]
+
+
+def test_an_image_changed_with_its_size_and_mtime_kept_is_not_served_from_the_cache(tmp_path):
+    """The stale-cache finding: new pixels, same byte count (BMP: uncompressed), mtime put back. A key of size and
+    mtime served the old features and a silently wrong FID; the key hashes content, so the folder is measured
+    again and scores as a fresh computation does."""
+    real = save_images(smooth_images(6), tmp_path / "real", ext=".bmp")
+    fake = save_images(smooth_images(6, seed=1), tmp_path / "fake", ext=".bmp")
+    other = save_images(smooth_images(1, seed=2), tmp_path / "other", ext=".bmp")
+    options = dict(image_size=64, kid_subset_size=3, progress=False)
+    first = fid.fid_folders(real, fake, **options)
+    target, stat = real / "000.bmp", (real / "000.bmp").stat()
+    target.write_bytes((other / "000.bmp").read_bytes())
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    again = fid.fid_folders(real, fake, **options)
+    fresh = fid.fid_folders(real, fake, use_cache=False, **options)
+    assert (first["reference_cache"], again["reference_cache"]) == ("miss", "miss")
+    assert again["fid"] == pytest.approx(fresh["fid"]) and again["fid"] != pytest.approx(first["fid"])
 
 
 def run_cli(module, argv, capsys):

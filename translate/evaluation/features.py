@@ -29,6 +29,7 @@ from translate.backbones.encoders import (
     freeze,
     read_state_dict,
 )
+from translate.evaluation.cache import file_sha256
 
 FEATURES = ("efficientnet_lite0", "inception")
 INCEPTION_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -131,6 +132,6 @@ def _weights_id(net: nn.Module) -> str:
 
 
 def _file_id(path: Path) -> str:
-    """Path, size and modification time: enough to notice replaced weights in a cache key."""
-    stat = path.stat()
-    return f"{path.resolve()} ({stat.st_size} bytes, mtime_ns {stat.st_mtime_ns})"
+    """Path and content hash: weights replaced in place, even with their size and mtime kept, change the cache key
+    (see translate.evaluation.cache)."""
+    return f"{path.resolve()} (sha256 {file_sha256(path)})"
