@@ -72,7 +72,20 @@ def test_query_classes_missing_from_the_gallery_are_warned_about(tmp_path, capsy
     assert cli.main(["eval", "retrieval", "--model", str(export), "--query", str(query), "--gallery",
                      str(gallery), "--no-progress"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["warnings"] and "query classes 1 have no image in the gallery" in result["warnings"][0]
+    assert result["warnings"] == ["query classes 1 have no image in the gallery, so 2 queries can never be answered "
+                                  "right: they count as misses in Recall@K and CMC (of all 4 queries) and are left "
+                                  "out of mAP (over the other 2)"]
+
+
+def test_unanswerable_queries_lower_recall_and_leave_map_as_the_warning_says():
+    """What the warning states, on the metrics themselves: adding a query whose class the gallery lacks halves
+    Recall@1 (a miss among two queries) and leaves mAP as it was (the query is left out of it)."""
+    gallery, labels = torch.eye(3), torch.tensor([0, 1, 2])
+    answerable, _ = retrieval.retrieval_metrics(torch.eye(3)[:1], torch.tensor([0]), gallery, labels)
+    both, _ = retrieval.retrieval_metrics(torch.eye(3)[:2], torch.tensor([0, 7]), gallery, labels)
+    assert (answerable["recall@1"], both["recall@1"]) == (1.0, 0.5)
+    assert answerable["map"] == both["map"] == 1.0
+    assert both["cmc"][0] == 0.5
 
 
 def touch_images(folder, names):
@@ -90,6 +103,14 @@ def test_match_by_name_ignores_the_extension_and_distractors_answer_nothing(tmp_
     assert [p.name for p in data.gallery] == ["1.jpg", "2.jpg", "1.jpg"]
     assert data.query_labels == [0, 1, -1] and data.gallery_labels == [0, 1, 2]
     assert data.level == "instance" and data.caption(2) == "(distractor) 1.jpg"
+
+
+def test_queries_without_a_match_are_warned_about_as_the_metrics_treat_them(tmp_path):
+    query = touch_images(tmp_path / "sketches", ["1.png", "2.png", "3.png"])
+    data = retrieval_set(query, touch_images(tmp_path / "photos", ["1.jpg", "2.jpg"]), "name")
+    assert retrieval.unanswerable_warnings(data) == [
+        "1 queries have no match in the gallery (3.png): they count as misses in Recall@K and CMC (of all 3 "
+        "queries) and are left out of mAP (over the other 2)"]
 
 
 def test_pairs_file_lists_the_queries_and_their_matches(tmp_path):

@@ -168,14 +168,18 @@ def warnings(data, args) -> list[str]:
 
 
 def unanswerable_warnings(data) -> list[str]:
-    """Queries whose label no gallery image has: they can never be answered right, so say so beside the scores."""
-    unanswerable = [q for q, label in zip(data.query, data.query_labels) if label not in set(data.gallery_labels)]
+    """Queries whose label no gallery image has: they can never be answered right, so say so beside the scores,
+    and say what retrieval_metrics does with them: misses in Recall@K and CMC, left out of mAP."""
+    gallery_labels = set(data.gallery_labels)
+    unanswerable = [q for q, label in zip(data.query, data.query_labels) if label not in gallery_labels]
     if not unanswerable:
         return []
+    effect = (f"they count as misses in Recall@K and CMC (of all {len(data.query)} queries) and are left out of "
+              f"mAP (over the other {len(data.query) - len(unanswerable)})")
     if data.level == "class":
         missing = sorted({data.caption(label) for label in data.query_labels} -
                          {data.caption(label) for label in data.gallery_labels})
-        return [f"query classes {', '.join(missing)} have no image in the gallery: those queries can never "
-                "be answered right, and pull every score down"]
+        return [f"query classes {', '.join(missing)} have no image in the gallery, so {len(unanswerable)} queries "
+                f"can never be answered right: {effect}"]
     names = ", ".join(q.name for q in unanswerable[:5]) + (" ..." if len(unanswerable) > 5 else "")
-    return [f"{len(unanswerable)} queries have no match in the gallery ({names}): they count as misses"]
+    return [f"{len(unanswerable)} queries have no match in the gallery ({names}): {effect}"]
