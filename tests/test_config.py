@@ -56,8 +56,8 @@ def test_model_defaults_are_the_papers(name, config_class, reference, tmp_path):
 def test_overrides_are_typed_and_nested(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("model: {name: cyclegan, ngf: 32}\ntrain: {max_steps: 100}\n")
-    cfg = config.load(recipe, ["train.max_steps=10", "model.tricks.ema_decay=0.999", "model.lambda_a=5",
-                               "data.direction=BtoA", "data.flip=false"])
+    cfg = config.load(recipe, ["train.max_steps=10", "train.decay_steps=5", "model.tricks.ema_decay=0.999",
+                               "model.lambda_a=5", "data.direction=BtoA", "data.flip=false"])
     assert cfg.train.max_steps == 10 and cfg.model.ngf == 32
     assert cfg.model.tricks.ema_decay == 0.999
     assert cfg.model.lambda_a == 5.0 and isinstance(cfg.model.lambda_a, float)
@@ -82,11 +82,33 @@ def test_overrides_are_typed_and_nested(tmp_path):
     ("train.mixed_precision=fp8", "train.mixed_precision must be one of no, fp16, bf16"),
     ("data.direction=AB", "data.direction must be one of AtoB, BtoA"),
     ("train=5", "train must be a mapping"),
+    ("model.lr=1e39", "model.lr must be a finite number within the 32-bit float range"),  # overflows float32
+    ("model.lambda_l1=-inf", "model.lambda_l1 must be a finite number"),
+    ("model.lr=nan", "model.lr must be a finite number"),
+    ("train.decay_steps=200001", "train.decay_steps=200001 is more than train.max_steps=200000"),
+    ("data.crop_size=300", "data.crop_size=300 is larger than data.load_size=286"),
+    ("model.lr=!!python/name:os.system", "override 'model.lr=!!python/name:os.system': line 1: unsupported YAML tag "
+                                         "!!python/name:os.system"),
 ])
 def test_bad_keys_and_values_are_errors(override, message):
     base = [] if override.startswith("model.name") else ["model.name=pix2pix"]
     with pytest.raises(config.ConfigError, match=message.replace(".", r"\.")):
         config.load(None, [*base, override])
+
+
+def test_a_recipe_with_a_python_tag_or_broken_yaml_is_one_line_naming_file_line_and_tag(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: {name: pix2pix}\ntrain: !!python/object/new:collections.OrderedDict []\n")
+    with pytest.raises(config.ConfigError) as error:
+        config.load(recipe)
+    assert str(error.value) == (f"{recipe}: line 2: unsupported YAML tag !!python/object/new:collections.OrderedDict;"
+                                " only plain values (numbers, strings, lists, mappings) are read")
+    recipe.write_text("model: {name: pix2pix\n")
+    with pytest.raises(config.ConfigError, match=rf"^{recipe}: line 2: not valid YAML: [^\n]*$"):
+        config.load(recipe)
+    recipe.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(config.ConfigError, match="not a text file"):
+        config.load(recipe)
 
 
 def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
@@ -98,7 +120,8 @@ def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
 
 def test_presets_apply_before_overrides(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("model: {name: pix2pix}\npresets:\n  cpu: [model.ngf=8, train.max_steps=7]\n")
+    recipe.write_text("model: {name: pix2pix}\npresets:\n  cpu: [model.ngf=8, train.max_steps=7, "
+                      "train.decay_steps=0]\n")
     cfg = config.load(recipe, ["train.max_steps=3"], preset="cpu")
     assert cfg.model.ngf == 8 and cfg.train.max_steps == 3
     with pytest.raises(config.ConfigError, match="no preset 'gpu'"):
@@ -107,7 +130,8 @@ def test_presets_apply_before_overrides(tmp_path):
 
 def test_a_preset_builds_on_another_in_place(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("model: {name: pix2pix}\npresets:\n  cpu: [model.ngf=8, model.lr=0.001, train.max_steps=7]\n"
+    recipe.write_text("model: {name: pix2pix}\npresets:\n  cpu: [model.ngf=8, model.lr=0.001, train.max_steps=7, "
+                      "train.decay_steps=0]\n"
                       "  fast: [preset=cpu, model.lr=0.002]\n  first: [model.lr=0.003, preset=fast]\n"
                       "  loop: [preset=loop2]\n  loop2: [preset=loop]\n")
     fast = config.load(recipe, preset="fast")
@@ -138,7 +162,7 @@ def test_cli_accepts_overrides_before_and_after_options(tmp_path, monkeypatch):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("model: {name: pix2pix}\npresets:\n  cpu: [model.ngf=8]\n")
     assert cli.main(["train", str(recipe), "train.seed=3", "--preset", "cpu", "train.max_steps=5",
-                     "--run-dir", str(tmp_path / "run")]) == 0
+                     "train.decay_steps=0", "--run-dir", str(tmp_path / "run")]) == 0
     assert (seen["cfg"].train.seed, seen["cfg"].train.max_steps, seen["cfg"].model.ngf) == (3, 5, 8)
     with pytest.raises(SystemExit):
         cli.main(["train", str(recipe), "--bogus"])

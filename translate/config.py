@@ -9,6 +9,8 @@ results.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from translate import data_root
 
 
 class ConfigError(ValueError):
@@ -105,7 +109,11 @@ def load(path: str | Path | None = None, overrides: typing.Sequence[str] = (), p
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"recipe not found: {path}")
-        raw = yaml.safe_load(path.read_text()) or {}
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a text file; a recipe is YAML") from None
+        raw = _parse_yaml(text, str(path)) or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: a recipe must be a mapping with sections data/model/train")
     presets = raw.pop("presets", None) or {}
@@ -113,6 +121,10 @@ def load(path: str | Path | None = None, overrides: typing.Sequence[str] = (), p
         overrides = [*preset_overrides(presets, preset, path), *overrides]
     for item in overrides:
         _apply_override(raw, item)
+    data = raw.get("data")
+    if isinstance(data, dict):  # `${data}/horse2zebra`: resolved here, so the saved config holds the real path
+        raw["data"] = {key: data_root.expand(value) if key in data_root.PATH_KEYS else value
+                       for key, value in data.items()}
     return from_dict(raw)
 
 
@@ -185,7 +197,20 @@ def check_ranges(config: Config) -> None:
     for key, options in CHOICES.items():
         if value(key) not in options:
             raise ConfigError(f"{key} must be one of {', '.join(options)}, got {value(key)!r}")
+    _check_pairs(config)
     _check_sketch_augment(config)
+
+
+def _check_pairs(config: Config) -> None:
+    """Two keys that are each in range but contradict each other: both named."""
+    train, data = config.train, config.data
+    if train.decay_steps > train.max_steps:
+        raise ConfigError(f"train.decay_steps={train.decay_steps} is more than train.max_steps={train.max_steps}: "
+                          "the lr decays to zero over the last decay_steps of the run; set train.decay_steps to at "
+                          f"most {train.max_steps} (0: a constant lr)")
+    if data.preprocess.endswith("_crop") and data.crop_size > data.load_size:
+        raise ConfigError(f"data.crop_size={data.crop_size} is larger than data.load_size={data.load_size}: "
+                          f"data.preprocess={data.preprocess} scales images to load_size, then crops")
 
 
 def _check_sketch_augment(config: Config) -> None:
@@ -219,7 +244,25 @@ def _apply_override(raw: dict, item: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override {item!r}: {part} is not a section")
-    node[leaf] = yaml.safe_load(text) if text.strip() else ""
+    node[leaf] = _parse_yaml(text, f"override {item!r}") if text.strip() else ""
+
+
+def _parse_yaml(text: str, where: str):
+    """yaml.safe_load, any YAML error one ConfigError line naming `where`. safe_load never constructs a tag such as
+    !!python/object/apply (so nothing in a recipe or a run's config.yaml runs), but its refusal is a multi-line
+    exception; the line and the tag are what a user needs."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = " ".join(str(getattr(error, "problem", None) or error).split())
+        tag = re.search(r"constructor for the tag '([^']*)'", problem)
+        if tag:
+            name = tag.group(1).replace("tag:yaml.org,2002:", "!!", 1)  # as the recipe spells it
+            raise ConfigError(f"{where}: {at}unsupported YAML tag {name}; only plain values (numbers, strings, "
+                              "lists, mappings) are read") from None
+        raise ConfigError(f"{where}: {at}not valid YAML: {problem}") from None
 
 
 def _build(cls, values: dict, where: str):
@@ -251,16 +294,29 @@ def _coerce(kind, value, where: str):
         return origin(_coerce(item_kind, v, f"{where}[{i}]") for i, v in enumerate(value))
     if kind is Any:
         return value
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is float and isinstance(value, str):  # YAML 1.1 reads 2e-4 (no dot) as a string
-        try:
-            return float(value)
-        except ValueError:
-            raise ConfigError(f"{where} must be a number, got {value!r}") from None
+    if kind is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return _finite_float(value, where)
     if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(f"{where} must be {kind.__name__}, got {value!r}")
     return value
 
+
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _finite_float(value: int | float | str, where: str) -> float:
+    """A float key's value (YAML 1.1 reads 2e-4, without a dot, as a string). Networks train in 32-bit floats: a value
+    beyond their range (model.lr=1e39) fails deep inside an optimizer step, and an infinite or NaN one only shows up
+    later as a diverged run, so both are refused here, naming the key."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{where} must be a number, got {value!r}") from None
+    except OverflowError:  # an integer too large for any float
+        number = math.inf
+    if not (math.isfinite(number) and abs(number) <= FLOAT32_MAX):
+        raise ConfigError(f"{where} must be a finite number within the 32-bit float range (|x| <= 3.4e38), got {value}")
+    return number
