@@ -98,6 +98,7 @@ def build_gallery(input_dir: Path, output_dir: Path, per_page: int = 100, thumb_
     if not pairs:
         raise ValueError(f"no converted images of {input_dir} found in {output_dir}")
     folder.check_all(gallery_paths(output_dir, pairs, per_page), [input_dir / i for i, _ in pairs])
+    folder.check_writable()
     root = output_dir / GALLERY
     tasks = [(input_dir / i, thumb_path(root, "in", i)) for i, _ in pairs]
     tasks += [(output_dir / o, thumb_path(root, "out", o)) for _, o in pairs]
