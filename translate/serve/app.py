@@ -1,10 +1,12 @@
 """The studio's HTTP app: the page, /healthz, /api/models and /api/translate, with their limits and error codes.
 
-Codes: 404 unknown model or net, 413 upload over the byte or pixel limit, 415 not an image, 400 corrupt image or
-a missing choice, 503 + Retry-After when the queue is full, 504 when a translation outlasts the timeout; every
-error body is JSON {"detail": message}. Body bytes are counted as they arrive, so an oversized upload is refused
-without being read to its end. The page and its files come only from the package's static folder, and its
-Content-Security-Policy forbids loading anything from elsewhere: the studio works offline.
+Codes: 400 an unknown Host or a corrupt image or a missing choice, 403 a POST from another site (guard.py), 404
+unknown model or net, 413 upload over the byte, pixel or side limit, 415 not an image, 422 an image too thin or a
+malformed form, 503 + Retry-After when the queue is full, 504 when a translation outlasts the timeout (its work is
+stopped, lane.py). Every error body is JSON {"detail": one string}. Body bytes are counted as they arrive, so an
+oversized upload is refused without being read to its end, and an image's size is checked from its header before
+it is decoded. The page and its files come only from the package's static folder, and its Content-Security-Policy
+forbids loading anything from elsewhere: the studio works offline. No answer holds a path on the server.
 """
 
 from __future__ import annotations
@@ -13,19 +15,22 @@ import asyncio
 import time
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from translate.serve.card import describe_export
-from translate.serve.upload import UploadError, decode_upload, encode_png
-from translate.serve.worker import Busy, Worker
+from translate.serve.guard import LOOPBACK, RequestGuard
+from translate.serve.lane import Busy, WorkerError
+from translate.serve.limits import Limits
+from translate.serve.upload import UploadError, decode_upload, encode_png, read_size
+from translate.serve.worker import HEALTHY, Worker
 
 STATIC = Path(__file__).parent / "static"
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the model / net fields around the file
@@ -33,12 +38,7 @@ POLL_S = 0.25  # how often a waiting request looks whether its caller is still t
 CSP = ("default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; form-action 'none'; "
        "frame-ancestors 'none'")
 
-
-@dataclass
-class Limits:
-    max_bytes: int = 20 * 1024 * 1024  # of one uploaded file
-    max_pixels: int = 40_000_000  # width x height from the header, checked before decoding
-    timeout: float = 60.0  # seconds from queueing to the output, per request
+__all__ = ["Limits", "create_app"]
 
 
 class BodyLimit:
@@ -67,8 +67,22 @@ class BodyLimit:
         return await self.app(scope, counted, send)
 
 
-def create_app(workers: dict[str, Worker], limits: Limits | None = None) -> FastAPI:
-    """The app over already loaded workers (name -> Worker); it closes them when the server shuts down."""
+def validation_detail(error: RequestValidationError) -> str:
+    """FastAPI's list of problems as one line: "missing form field 'image'; ..."."""
+    problems = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem.get("loc", ()) if part != "body")
+        if problem.get("type") == "missing":
+            problems.append(f"missing form field {where!r}")
+        else:
+            problems.append(f"{where}: {problem.get('msg', 'invalid')}" if where else problem.get("msg", "invalid"))
+    return "; ".join(problems) or "invalid request"
+
+
+def create_app(workers: dict[str, Worker], limits: Limits | None = None,
+               hosts: frozenset[str] | None = frozenset(LOOPBACK)) -> FastAPI:
+    """The app over already loaded workers (name -> Worker); it closes them when the server shuts down. `hosts`
+    are the Host names it answers to (None: any), see guard.py."""
     limits = limits or Limits()
     models = [describe_export(name, w.path, w.description, w.models) for name, w in workers.items()]
 
@@ -81,6 +95,7 @@ def create_app(workers: dict[str, Worker], limits: Limits | None = None) -> Fast
     # No /docs or /redoc: their pages load scripts from a CDN. /openapi.json stays.
     app = FastAPI(title="translate studio", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, max_bytes=limits.max_bytes + FORM_OVERHEAD)
+    app.add_middleware(RequestGuard, hosts=hosts)  # outermost: a refused request is not even read
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(UploadError)
@@ -91,22 +106,45 @@ def create_app(workers: dict[str, Worker], limits: Limits | None = None) -> Fast
     async def busy(request: Request, error: Busy) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, 503, headers={"Retry-After": str(error.retry_after)})
 
+    @app.exception_handler(WorkerError)
+    async def unavailable(request: Request, error: WorkerError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, 503)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_detail(error)}, 422)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, error: Exception) -> JSONResponse:  # a bug: still one line of JSON
+        return JSONResponse({"detail": f"internal error: {type(error).__name__}"}, 500)
+
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": CSP})
 
     @app.get("/healthz")
-    def healthz() -> dict:
-        return {"status": "ok", "models": list(workers)}
+    def healthz() -> JSONResponse:
+        """200 while every worker process is up; 503 while one is being replaced or cannot start."""
+        health = {"status": "ok", "models": list(workers),
+                  "workers": {name: worker.health() for name, worker in workers.items()}}
+        down = [f"{name} {lane} ({state['state']})" for name, lanes in health["workers"].items()
+                for lane, state in lanes.items() if state["state"] not in HEALTHY]
+        if not down:
+            return JSONResponse(health)
+        return JSONResponse({"detail": f"worker process down or restarting: {', '.join(down)}",
+                             **health, "status": "degraded"}, 503)
 
     @app.get("/api/models")
     def list_models() -> dict:
-        return {"models": models, "limits": {"max_bytes": limits.max_bytes, "max_pixels": limits.max_pixels}}
+        return {"models": models, "limits": {"max_bytes": limits.max_bytes, "max_pixels": limits.max_pixels,
+                                             "max_side": limits.max_side, "max_aspect": limits.max_aspect,
+                                             "timeout": limits.timeout}}
 
     @app.post("/api/translate", response_class=Response, responses={200: {"content": {"image/png": {}}}})
     async def translate(request: Request, image: Annotated[UploadFile, File()], model: Annotated[str, Form()],
                         net: Annotated[str | None, Form()] = None) -> Response:
         """The PNG `translate convert` writes for this file with this export and net."""
+        deadline = time.monotonic() + limits.timeout
         worker = workers.get(model)
         if worker is None:
             raise HTTPException(404, f"unknown model {model!r}; served: {', '.join(workers)}")
@@ -118,10 +156,16 @@ def create_app(workers: dict[str, Worker], limits: Limits | None = None) -> Fast
         data = await image.read(limits.max_bytes + 1)
         if len(data) > limits.max_bytes:
             raise HTTPException(413, f"upload too large: the limit is {limits.max_bytes / 2**20:.1f} MiB per file")
-        worker.check_room()
-        spec = worker.models[net]
-        pixels, alpha = await run_in_threadpool(decode_upload, data, spec.in_channels, limits.max_pixels)
-        output = await wait_for_output(worker.submit(net, pixels), request, limits.timeout)
+        width, height = read_size(data)
+        limits.check_size(width, height)
+        job = worker.lane_for(width, height).reserve(net, deadline)  # Busy before decoding takes any memory
+        try:
+            spec = worker.models[net]
+            pixels, alpha = await run_in_threadpool(decode_upload, data, spec.in_channels)
+            job.start(pixels)
+            output = await wait_for_output(job.future, request, deadline, limits.timeout)
+        finally:
+            job.release()  # frees the slot now if the job still waits; stops the work if nobody else wants it
         if output is None:  # the caller left (the page aborts a drawing's request when a newer one supersedes it)
             return Response(status_code=499)
         carry_alpha = 4 not in (spec.in_channels, spec.out_channels)  # as translate convert
@@ -131,18 +175,15 @@ def create_app(workers: dict[str, Worker], limits: Limits | None = None) -> Fast
     return app
 
 
-async def wait_for_output(future: Future, request: Request, timeout: float) -> np.ndarray | None:
-    """The worker's output, or None when the caller closed the connection. Giving up (caller gone, timeout)
-    cancels the job, which the worker then skips unless it has already started."""
+async def wait_for_output(future: Future, request: Request, deadline: float, timeout: float) -> np.ndarray | None:
+    """The worker's output, or None when the caller closed the connection; 504 past the deadline."""
     waiting = asyncio.wrap_future(future)
-    deadline = time.monotonic() + timeout
     while not waiting.done():
         await asyncio.wait([waiting], timeout=max(0.0, min(POLL_S, deadline - time.monotonic())))
         if waiting.done():
             break
         gone = await request.is_disconnected()
         if gone or time.monotonic() >= deadline:
-            future.cancel()
             waiting.add_done_callback(lambda f: f.cancelled() or f.exception())  # a late error is not "unretrieved"
             if gone:
                 return None
@@ -151,6 +192,5 @@ async def wait_for_output(future: Future, request: Request, timeout: float) -> n
         return waiting.result()
     except asyncio.CancelledError:
         raise HTTPException(503, "the server is shutting down") from None
-    except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise HTTPException(500, f"translation failed: {type(error).__name__}: {first}") from error
+    except WorkerError as error:
+        raise HTTPException(500, f"translation failed: {error}") from error

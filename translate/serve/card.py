@@ -1,16 +1,16 @@
 """What the page and /api/models say about an export: its generator nets and a model card from its own files.
 
 Everything comes from the export (config.json, and best.json when it is an export_best): the server never guesses
-scores, and a run's final export does not borrow the scores of its export_best, which holds other weights. The
-folder's path stays on the server: a name is enough for the page, and the API may face a network.
+scores, and a run's final export does not borrow the scores of its export_best, which holds other weights. No
+path on the server leaves it, the export's or the training data's: a name is enough for the page, and the API may
+face a network.
 """
 
 from __future__ import annotations
 
 import json
+from numbers import Number
 from pathlib import Path
-
-from translate.inference.model import Model
 
 SCORES_NAME = "best.json"  # written by translate.training.periodic_eval into export_best/
 DRAWN_INPUT_MODELS = ("pix2pix",)  # paired models here map sketches, edges or label maps to photos
@@ -34,7 +34,16 @@ def read_scores(path: Path, description: dict) -> dict | None:
     return description.get("scores")
 
 
-def describe_export(name: str, path: Path, description: dict, models: dict[str, Model]) -> dict:
+def public_scores(scores: dict | None) -> dict | None:
+    """The scores that are numbers or plain words: a file name or path a scores file may hold stays here."""
+    if not isinstance(scores, dict):
+        return None
+    return {key: value for key, value in scores.items()
+            if isinstance(value, Number) or isinstance(value, str) and not any(c in value for c in "/\\")}
+
+
+def describe_export(name: str, path: Path, description: dict, models: dict) -> dict:
+    """The entry of /api/models for one export; `models` maps each generator to its worker.Net."""
     training = description.get("training_config", {})
     data, train = training.get("data", {}), training.get("train", {})
     preprocess = description.get("preprocess", {})
@@ -47,7 +56,8 @@ def describe_export(name: str, path: Path, description: dict, models: dict[str, 
     # An export_best's step is in its scores; a final export was written at train.max_steps (or earlier, when
     # train.max_minutes stopped the run: the config cannot tell).
     steps = scores.get("step") if scores and "step" in scores else train.get("max_steps")
-    card = {"model": description["model"], "steps": steps, "data_root": data.get("root") or None,
+    card = {"model": description["model"], "steps": steps,
+            "data": Path(data["root"]).name if data.get("root") else None,  # the data set's name, not where it is
             "crop_size": preprocess.get("crop_size"), "input": "sketch or label map" if drawn else "photo",
-            "scores": scores}
+            "scores": public_scores(scores)}
     return {"name": name, "size": preprocess.get("crop_size") or 256, "nets": nets, "card": card}

@@ -30,8 +30,9 @@ class UploadError(Exception):
         self.status = status
 
 
-def check_header(data: bytes, max_pixels: int) -> tuple[int, int]:
-    """(width, height) from the header; UploadError 415 for a non-image, 400 for a broken header, 413 if too big."""
+def read_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the header alone; UploadError 415 for a non-image, 400 for a broken header, 413 for
+    what Pillow's own guard calls a decompression bomb. The caller checks the size against its Limits."""
     if not data:
         raise UploadError(400, "the uploaded file is empty (0 bytes)")
     try:
@@ -43,22 +44,22 @@ def check_header(data: bytes, max_pixels: int) -> tuple[int, int]:
         raise UploadError(415, f"not an image: the file is none of {', '.join(FORMATS)}") from error
     except Exception as error:  # Pillow reports a damaged header as OSError, SyntaxError, struct.error...
         raise UploadError(400, f"corrupt image: cannot read its header ({type(error).__name__}: {error})") from error
-    if width * height > max_pixels:
-        raise UploadError(413, f"image too large: {width}x{height} is {width * height / 1e6:.1f} megapixels, the "
-                               f"limit is {max_pixels / 1e6:g}")
+    if min(width, height) < 1:
+        raise UploadError(400, f"corrupt image: its header says {width}x{height} pixels")
     return width, height
 
 
-def decode_upload(data: bytes, channels: int, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """HxWxC uint8 with C = `channels`, plus the alpha if the image has one: exactly what convert feeds the net."""
-    check_header(data, max_pixels)
+def decode_upload(data: bytes, channels: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """HxWxC uint8 with C = `channels`, plus the alpha if the image has one: exactly what convert feeds the net.
+    Call it only after read_size and the Limits accepted the header."""
     with tempfile.TemporaryDirectory(prefix="translate-serve-") as folder:
         path = Path(folder) / "upload"
         path.write_bytes(data)
         try:
             return decode(path, channels)
         except ImageReadError as error:
-            raise UploadError(400, f"corrupt image: {error.reason}") from error
+            # the temporary path is the server's business, not the client's
+            raise UploadError(400, f"corrupt image: {error.reason.replace(str(path), 'the upload')}") from error
 
 
 def encode_png(output: np.ndarray, alpha: np.ndarray | None) -> bytes:

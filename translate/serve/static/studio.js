@@ -33,7 +33,9 @@ async function translateBlob(blob, filename, model, net, signal) {
   form.append("model", model);
   form.append("net", net);
   for (let attempt = 0; ; attempt++) {
-    const response = await fetch("/api/translate", { method: "POST", body: form, signal });
+    // The header tells the server a script of its own page sent this (a form on another site cannot add one).
+    const headers = { "X-Requested-With": "translate-studio" };
+    const response = await fetch("/api/translate", { method: "POST", body: form, headers, signal });
     if (response.ok) return response.blob();
     const retryAfter = Number(response.headers.get("Retry-After"));
     if (response.status === 503 && retryAfter && attempt < 3) {
@@ -75,7 +77,7 @@ function showCard() {
     ["model", card.model], ["export", studio.model.name],
     ["generator", `${net.arch}, ${net.in_channels} -> ${net.out_channels} channels`],
     ["mode", net.inference_mode], ["size multiple", net.size_multiple],
-    ["steps", card.steps ?? "?"], ["data", card.data_root || "?"], ["input", card.input],
+    ["steps", card.steps ?? "?"], ["data", card.data || "?"], ["input", card.input],
   ];
   if (card.scores) entries.push(["scores", Object.entries(card.scores).map(([k, v]) => `${k} ${v}`).join(", ")]);
   const list = document.createElement("dl");

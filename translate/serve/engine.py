@@ -1,0 +1,68 @@
+"""The child process that runs one lane of a Worker: an export's generator nets behind a pipe.
+
+A thread cannot be stopped once a forward pass has started; a process can. So each lane's nets live in a process
+started with 'spawn' (a fresh interpreter: safe with CUDA and with the server's threads), and the server kills and
+replaces it when its work outlives every deadline waiting on it.
+
+The protocol over one duplex Pipe: once the nets are loaded the child sends ("ready", None), or ("error", message)
+and exits; then for each (net, images) received (a list of same-size HxWxC uint8 arrays) it answers ("ok", outputs)
+or ("error", message), and it exits when the pipe closes. SIGINT and SIGTERM are ignored: Ctrl-C reaches the whole
+process group, and the server, which finishes the requests in flight before it stops, decides when a child ends.
+"""
+
+from __future__ import annotations
+
+import signal
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+
+
+def load_translators(path: str, device: str, precision: str, tile: int | None, overlap: int) -> dict:
+    """net name -> Translator for every generator of the export, as `translate convert` builds them; tiles per
+    forward are 1 on the CPU and 8 on a GPU (convert's default --batch-size). torch.compile stays off: a first
+    compile would stall every waiting request for seconds."""
+    import torch
+
+    from translate.export import read_export_config
+    from translate.inference import Translator, prepare_for_inference
+    from translate.inference.model import load_model
+
+    description = read_export_config(path)
+    nets = [name for name, spec in description["nets"].items() if spec["role"] == "generator"]
+    torch_device = torch.device(device)
+    tiles_per_forward = 1 if torch_device.type == "cpu" else 8
+    translators = {}
+    for net in nets:
+        model = load_model(path, net)
+        translators[net] = Translator(prepare_for_inference(model.net, model.inference_mode), model.size_multiple,
+                                      torch_device, precision, tile, overlap, tiles_per_forward, compile="off")
+    return translators
+
+
+def main(conn, path: str, device: str, precision: str, tile: int | None, overlap: int, threads: int | None) -> None:
+    """The child's whole life: load, say ready, translate what arrives until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        translators = load_translators(path, device, precision, tile, overlap)
+    except Exception as error:
+        conn.send(("error", one_line(error)))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            net, images = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            answer = ("ok", translators[net](images))
+        except Exception as error:  # e.g. out of memory: these requests fail, the process goes on
+            answer = ("error", one_line(error))
+        conn.send(answer)
