@@ -5,6 +5,7 @@ import errno
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ def test_a_crafted_pickle_runs_no_code_and_the_older_checkpoint_is_used(target, 
 
 
 @pytest.mark.parametrize("damage", ["truncate nets/G.safetensors", "truncate rng_0.pt", "delete rng_0.pt",
-                                    "truncate state.pt", "delete meta.json"])
+                                    "shorten rng_0.pt", "truncate state.pt", "delete meta.json"])
 def test_a_damaged_newest_checkpoint_falls_back_and_ends_bit_identical(damage, aligned_root, tmp_path, straight,
                                                                        caplog):
     run = tmp_path / "run"
@@ -76,6 +77,8 @@ def test_a_damaged_newest_checkpoint_falls_back_and_ends_bit_identical(damage, a
     path = run / "checkpoints" / "step_00000004" / name
     if how == "truncate":
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif how == "shorten":  # loads fine, but Python's RNG state vector is 100 long, not 625
+        torch.save(with_python_rng_of_length(100), path)
     else:
         path.unlink()
     with caplog.at_level("WARNING"):
@@ -84,6 +87,48 @@ def test_a_damaged_newest_checkpoint_falls_back_and_ends_bit_identical(damage, a
     assert_same_weights(straight, resumed)
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]  # the lines of steps 3-4 were logged again, once
+
+
+def with_python_rng_of_length(length: int) -> dict:
+    states = checkpoints.rng_states()
+    version, internal, gauss = states["python"]
+    return {**states, "python": (version, internal[:length], gauss)}
+
+
+def bad_rng_states() -> dict[str, dict]:
+    """RNG files that torch's weights-only loader reads without complaint but no RNG can take, by what is wrong."""
+    good = checkpoints.rng_states()
+    numpy = good["numpy"]
+    return {
+        "python: state vector is the wrong size": with_python_rng_of_length(100),
+        "python: the cached gaussian is str": {**good, "python": (*good["python"][:2], "x")},
+        "numpy: pos": {**good, "numpy": {**numpy, "pos": 10_000}},  # numpy itself would accept it, then read past
+        "numpy: the key holds values outside 32 bits": {**good, "numpy": {**numpy, "key": numpy["key"] - 2**40}},
+        "numpy: the key is torch.int64 of shape (10,), not 624 int64": {**good, "numpy": {**numpy,
+                                                                                         "key": numpy["key"][:10]}},
+        "numpy: the key is torch.float32": {**good, "numpy": {**numpy, "key": numpy["key"].float()}},
+        "numpy: set_state can only be used with legacy MT19937": {**good, "numpy": {**numpy, "kind": "PCG64"}},
+        "torch: Expected a CPUGeneratorImplState of size": {**good, "torch": good["torch"][:100]},
+        "torch: RNG state must be a torch.ByteTensor": {**good, "torch": good["torch"].long()},
+        "cuda: device 0's state is not a byte vector": {**good, "cuda": [torch.zeros(3)]},
+    }
+
+
+@pytest.mark.parametrize("problem", sorted(bad_rng_states()))
+def test_an_rng_state_no_rng_can_take_is_refused_when_read_naming_the_rng(problem, tmp_path):
+    import random
+
+    import numpy as np
+
+    path = tmp_path / "rng_0.pt"
+    torch.save(bad_rng_states()[problem], path)
+    kind, _, detail = problem.partition(": ")
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    with pytest.raises(ValueError, match=rf"not an RNG state \(the {kind} state: {re.escape(detail)}"):
+        checkpoints.parse_rng_states(torch.load(path, weights_only=True))
+    after = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    assert after == (random.random(), np.random.rand(), torch.rand(1).item()), "checking moved a global RNG"
 
 
 def test_no_usable_checkpoint_is_an_error_naming_each(aligned_root, tmp_path):

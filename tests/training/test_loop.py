@@ -73,7 +73,7 @@ RESUME_EXTRAS = {
 @pytest.mark.parametrize("name", list(MODELS))
 def test_resume_after_kill_equals_uninterrupted(name, tmp_path):
     overrides = [*TINY_SETUPS[name](tmp_path / "data"), *RESUME_EXTRAS.get(name, []), "train.max_steps=6",
-                 "train.checkpoint_every=3", "train.log_every=1"]
+                 "train.decay_steps=3", "train.checkpoint_every=3", "train.log_every=1"]  # the lr decays across it
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("{}\n")
     uninterrupted = train(config.load(recipe, overrides), tmp_path / "straight")
@@ -172,7 +172,8 @@ def test_values_from_the_data_are_in_config_yaml_and_the_export(tmp_path):
     root = write_labeled(tmp_path / "digits", classes=("zero", "one"), per_class=2)
     run = tmp_path / "run"
     export = train(config.load(None, [*CLASSIFIER_TINY, f"data.root={root}", "data.load_size=16", "data.crop_size=16",
-                                      "data.num_workers=0", "data.batch_size=2", "train.max_steps=1"]), run)
+                                      "data.num_workers=0", "data.batch_size=2", "train.max_steps=1",
+                                      "train.decay_steps=0"]), run)
     saved = config.load(run / "config.yaml")
     assert saved.model.classes == ["one", "zero"]  # the sorted class folders, resolved before config.yaml
     assert read_export_config(export)["training_config"] == saved.to_dict()

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 PREFIX = "step_"
 TEMPORARY = ".tmp_step_"
+MT19937_WORDS = 624  # NumPy's legacy RNG state: this many 32-bit words, and an index into them
 
 
 class CheckpointError(RuntimeError):
@@ -155,12 +156,12 @@ def load(folder: Path, state: TrainingState, accelerator) -> None:
     if meta.get("world_size") != accelerator.num_processes:
         raise CheckpointError(f"{folder} was written by {meta.get('world_size')} processes, this run has "
                               f"{accelerator.num_processes}: resume with the same number of processes")
+    rng_path = folder / f"rng_{accelerator.process_index}.pt"  # small: checked before the nets are read
+    rng = _read(rng_path, lambda p: parse_rng_states(_load_tensors(p)))
     nets = {name: _read(folder / "nets" / f"{name}.safetensors", lambda p: load_file(str(p)))
             for name in state.nets}
     optimizers = {name: _read(folder / "optimizers" / f"{name}.pt", _load_tensors) for name in state.optimizers}
     objects = _read(folder / "state.pt", _load_tensors)
-    rng_path = folder / f"rng_{accelerator.process_index}.pt"
-    rng = _read(rng_path, lambda p: parse_rng_states(_load_tensors(p)))
     expected = set(state.objects) | ({"grad_scaler"} if state.scaler is not None else set())
     if not isinstance(objects, dict) or set(objects) != expected:
         found = sorted(objects) if isinstance(objects, dict) else type(objects).__name__
@@ -233,19 +234,61 @@ def rng_states() -> dict:
 
 
 def parse_rng_states(states) -> dict:
-    """rng_states() as written, checked and turned back into what the RNGs take; ValueError if it is not one."""
+    """rng_states() as written, checked and turned back into what the RNGs take; ValueError, naming the RNG, if it is
+    not one. Each state is set on a scratch generator of its kind, so that one of the wrong size or type (a crafted
+    or damaged file that unpickles fine) is found here, before anything of the checkpoint is applied, and the
+    checkpoint is treated like any other damaged one."""
     try:
         version, internal, gauss = states["python"]
         n = states["numpy"]
+        key = n["key"]
         parsed = {"python": (version, tuple(internal), gauss),
-                  "numpy": (n["kind"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                  "numpy": (n["kind"], key.numpy().astype(np.uint32), n["pos"], n["has_gauss"],
                             n["cached_gaussian"]),
                   "torch": states["torch"], "cuda": list(states["cuda"])}
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ValueError(f"not an RNG state ({type(error).__name__}: {error})") from error
-    if not (torch.is_tensor(parsed["torch"]) and parsed["torch"].dtype == torch.uint8):
-        raise ValueError("not an RNG state (the torch state is not a byte tensor)")
+    checks = {"python": lambda: _check_python_rng(*parsed["python"]),
+              "numpy": lambda: _check_numpy_rng(key, parsed["numpy"]),
+              "torch": lambda: torch.Generator().set_state(parsed["torch"]),
+              "cuda": lambda: _check_cuda_rngs(parsed["cuda"])}
+    for name, check in checks.items():
+        try:
+            check()
+        except (TypeError, ValueError, OverflowError, IndexError, RuntimeError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"not an RNG state (the {name} state: {first})") from error
     return parsed
+
+
+def _check_python_rng(version, internal: tuple, gauss) -> None:
+    random.Random().setstate((version, internal, gauss))  # the version, the vector's size and its values
+    if gauss is not None and type(gauss) is not float:
+        raise TypeError(f"the cached gaussian is {type(gauss).__name__}, not a float or None")
+
+
+def _check_numpy_rng(key: torch.Tensor, state: tuple) -> None:
+    kind, _, pos, has_gauss, cached = state
+    if not (key.dtype == torch.int64 and key.shape == (MT19937_WORDS,)):
+        raise ValueError(f"the key is {key.dtype} of shape {tuple(key.shape)}, not {MT19937_WORDS} int64")
+    if not bool(((key >= 0) & (key < 2**32)).all()):
+        raise ValueError("the key holds values outside 32 bits")
+    # set_state does not check pos, an index into the key: out of range, the generator would read past it.
+    if type(pos) is not int or not 0 <= pos <= MT19937_WORDS or has_gauss not in (0, 1) or type(cached) is not float:
+        raise ValueError(f"pos {pos!r}, has_gauss {has_gauss!r}, cached_gaussian {cached!r} are not a state's")
+    np.random.RandomState().set_state(state)  # the kind
+
+
+def _check_cuda_rngs(cuda_states: list) -> None:
+    """Byte tensors; of this machine's size where it has CUDA (they are applied only there)."""
+    for index, state in enumerate(cuda_states):
+        if not (torch.is_tensor(state) and state.dtype == torch.uint8 and state.dim() == 1):
+            raise TypeError(f"device {index}'s state is not a byte vector")
+    if cuda_states and torch.cuda.is_available():
+        current = torch.cuda.get_rng_state_all()
+        if len(cuda_states) > len(current) or any(a.numel() != b.numel() for a, b in zip(cuda_states, current)):
+            raise ValueError(f"{len(cuda_states)} device states of {[s.numel() for s in cuda_states]} bytes; this "
+                             f"machine's {len(current)} are {[s.numel() for s in current]}")
 
 
 def set_rng_states(parsed: dict) -> None:

@@ -34,6 +34,7 @@ from translate.training.divergence import (
     roll_back,
     set_scheduled_lrs,
 )
+from translate.training.image_sides import check_image_sides
 from translate.training.periodic_eval import BestScore, evaluate_model, load_eval_images, save_best
 from translate.training.samples import save_sample_grid, side_effect_free
 from translate.utils import distributed_without_gpus, write_text_atomic
@@ -68,14 +69,19 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         checkpoints.check_resume_config(run_dir / "config.yaml", cfg)  # before anything is written
     elif checkpoints.checkpoint_folders(root):
         raise FileExistsError(f"{run_dir} already holds a run; pass --resume or choose another --run-dir")
+    set_seed(cfg.train.seed)  # identical initial weights on every process
+    model = entry.build(cfg.model)
+    check_image_sides(cfg, model.raw)
+    if cfg.eval.every and accelerator.is_main_process:
+        eval_set = load_eval_images(cfg, entry)
+    # What a configuration can fail on (the data, the model, the image sides, the eval set) has been tried: only a
+    # run that can start gets a run folder.
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoints.remove_stale_temporaries(root)
         config_lib.save(cfg, run_dir / "config.yaml")
         accelerator.init_trackers("translate", config=_flat_scalars(cfg.to_dict()))
-    set_seed(cfg.train.seed)  # identical initial weights on every process
 
-    model = entry.build(cfg.model)
     memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
     for name in model.nets:  # each trainable net is prepared (DDP-wrapped) on its own
         model.raw[name].to(memory_format=memory_format)
@@ -90,8 +96,6 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         nets=model.raw, optimizers=model.optimizers, scaler=accelerator.scaler,
         objects={"step": counter, "clock": clock, "best_score": best,
                  **{f"lr_schedule_{n}": s for n, s in schedulers.items()}, **model.extra_state})
-    if cfg.eval.every and accelerator.is_main_process:
-        eval_set = load_eval_images(cfg, entry)
     if resume:
         folder = checkpoints.resume(root, state, accelerator)
         # The optimizers' saved lr is the old run's schedule; a resume may extend max_steps, so set this run's.
