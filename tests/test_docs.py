@@ -136,3 +136,12 @@ def test_docs_links_resolve(page):
 @pytest.mark.xfail(reason="README links are fixed in the README rewrite", strict=False)
 def test_readme_links_resolve():
     assert broken_links(REPO / "README.md") == []
+
+
+def test_every_test_that_reliability_md_names_exists():
+    text = (DOCS / "reliability.md").read_text()
+    named = re.findall(r"`([\w/]+\.py)::(test_\w+)`", text)
+    assert len(named) > 40
+    missing = [f"{path}::{name}" for path, name in named
+               if not re.search(rf"def {name}\b", (REPO / "tests" / path).read_text())]
+    assert missing == []
