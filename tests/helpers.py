@@ -41,7 +41,8 @@ CROSSMATCH_TINY = ["model.name=crossmatch", "model.encoder=lenet", "model.pretra
                    "model.hidden=8", "model.embedding_dim=8", "model.domain_hidden=8", "data.load_size=16",
                    "data.crop_size=16", "data.batch_size=4", "data.num_workers=0", "train.max_steps=2",
                    "train.decay_steps=0", "train.log_every=1"]
-CLASSIFIER_TINY = ["model.name=classifier", "model.image_size=16", "model.embedding_dim=8", "model.num_classes=2"]
+CLASSIFIER_TINY = ["model.name=classifier", "model.image_size=16", "model.embedding_dim=8", "model.num_classes=2",
+                   "train.decay_steps=0"]
 
 
 _KILL_AFTER_FIRST_CHECKPOINT = """

@@ -81,6 +81,6 @@ def test_check_data_lists_unusable_training_images_and_training_names_the_file(t
     assert capsys.readouterr().out.splitlines() == [
         f"bad\t{tmp_path / 'data' / 'trainA' / '001.png'}\tcannot read image {tmp_path / 'data' / 'trainA' / '001.png'}"
         ": not a recognised image format (corrupt, or not an image)"]
-    assert cli.main(["train", *common, "data.num_workers=1", "train.max_steps=8", "--run-dir",
+    assert cli.main(["train", *common, "data.num_workers=1", "train.max_steps=8", "train.decay_steps=0", "--run-dir",
                      str(tmp_path / "run")]) == 2
     assert f"cannot read image {tmp_path / 'data' / 'trainA' / '001.png'}" in capsys.readouterr().err

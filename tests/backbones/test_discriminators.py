@@ -312,3 +312,11 @@ def test_projected_refuses_lite0_and_odd_channels():
         ProjectedDiscriminator(6)
     with pytest.raises(ValueError, match="in_channels 5, condition_channels 2"):
         ProjectedDiscriminator(5, condition_channels=2)
+
+
+@pytest.mark.parametrize("n_layers", [1, 3])
+def test_patchgan_min_side_is_the_smallest_input_it_takes(n_layers):
+    net = NLayerDiscriminator(3, ndf=4, n_layers=n_layers, norm="instance")
+    assert net(torch.zeros(1, 3, net.min_side, net.min_side)).shape[-2:] == (1, 1)
+    with pytest.raises(ValueError, match="more than 1 spatial element"):  # the side below: a 1 x 1 normalised map
+        net(torch.zeros(1, 3, net.min_side - 2 ** n_layers, net.min_side - 2 ** n_layers))

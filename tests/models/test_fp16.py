@@ -24,7 +24,7 @@ def test_accelerate_runs_fp16_on_the_cpu_as_fp32():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU fp16 is real")
 def test_training_with_fp16_on_a_cpu_says_it_is_fp32(aligned_root, tmp_path, caplog):
-    train(config.load(None, [*PIX2PIX_TINY, f"data.root={aligned_root}", "train.max_steps=1",
+    train(config.load(None, [*PIX2PIX_TINY, f"data.root={aligned_root}", "train.max_steps=1", "train.decay_steps=0",
                              "train.mixed_precision=fp16"]), tmp_path / "run")
     assert any("runs it in fp32" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
 

@@ -57,6 +57,9 @@ class NLayerDiscriminator(nn.Module):
             layers.append(MinibatchStd())
         layers.append(conv(ndf * mult + int(minibatch_std), 1, 1, True))
         self.model = nn.Sequential(*layers)
+        # n_layers stride-2 convs halve the side, the two stride-1 4x4 convs take 1 px each: 3 * 2**n_layers is the
+        # smallest side that leaves a normalised map of 2 x 2 and a 1 x 1 output (the config's size check reads it).
+        self.min_side = 3 * 2**n_layers
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
