@@ -93,12 +93,12 @@ def convert(args) -> int:
     start = time.perf_counter()
     size = parse_size(args.size)
     folder = OutputFolder(args.input_dir, args.output_dir)
+    model = load_model_from_args(args)
     jobs, skipped = plan(args.input_dir, args.output_dir, args.format)
     # before anything is written: the run is refused whole, or every write is known to stay in OUTPUT_DIR
     folder.check_all(written_paths(args, jobs), [job.source for job in jobs])
     if not jobs:
         raise ValueError(f"no image files under {args.input_dir} ({len(skipped)} other files or unreadable folders)")
-    model = load_model_from_args(args)
     settings = {"model": model.describe(args.model), "mode": args.mode or model.inference_mode, "size": args.size,
                 "tile": args.tile, "overlap": args.overlap if args.tile else None, "precision": args.precision}
     check_same_settings(args.output_dir, settings, args.overwrite)
