@@ -147,7 +147,8 @@ def pick_net(export_dir, description: dict, roles: tuple[str, ...], net: str | N
     if net is None and len(found) == 1:
         return found[0]
     if net is None:
-        raise ValueError(f"{export_dir} holds {' / '.join(roles)} nets {found or 'none'}; choose one with net=")
+        raise ValueError(f"{export_dir} holds {' / '.join(roles)} nets {found or 'none'}; choose one "
+                         "(--net on the command line, net= in Python)")
     if net not in found:
         raise ValueError(f"{export_dir} has no {' / '.join(roles)} net {net!r}; it holds {found}")
     return net

@@ -68,8 +68,8 @@ def add_import_arguments(parser) -> None:
     parser.add_argument("--arch", choices=GENERATORS, required=True, help="the file's architecture")
     parser.add_argument("--norm", choices=NORMS, default="instance", help="the file's normalisation")
     parser.add_argument("--ngf", type=int, default=64, help="the file's generator width")
-    parser.add_argument("--in-channels", type=int, default=3)
-    parser.add_argument("--out-channels", type=int, default=3)
+    parser.add_argument("--in-channels", type=int, default=3, help="channels the generator reads (1 gray, 3 RGB)")
+    parser.add_argument("--out-channels", type=int, default=3, help="channels the generator writes")
     parser.add_argument("--dropout", action="store_true", help="the generator was built with dropout (pix2pix)")
     parser.add_argument("--model", choices=("cyclegan", "pix2pix"), default="cyclegan",
                         help="what trained it: pix2pix exports read drawings or label maps and run in train mode")

@@ -16,16 +16,18 @@ from pathlib import Path
 from tqdm import tqdm
 
 from translate import config as config_lib
+from translate.catalog import find_recipe
 from translate.data.folders import visible_files
 from translate.data.images import ImageReadError, is_image_file, load_image
 from translate.utils import printable
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("recipe", help="recipe YAML (see recipes/)")
+    parser.add_argument("recipe", help="a shipped recipe's name or a recipe YAML file")
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.root=DIR")
     parser.add_argument("--preset", help="a preset named in the recipe's presets section")
-    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
+                        help="decoding processes (default: the CPU count, at most 8)")
 
 
 def folders_to_check(cfg) -> list[Path]:
@@ -52,7 +54,7 @@ def problem(path: Path) -> str | None:
 
 
 def run(args) -> int:
-    cfg = config_lib.load(args.recipe, args.overrides, preset=args.preset)
+    cfg = config_lib.load(find_recipe(args.recipe), args.overrides, preset=args.preset)
     files = sorted(p for folder in folders_to_check(cfg) for p in visible_files(folder) if is_image_file(p))
     with ThreadPoolExecutor(max(1, args.workers)) as pool:
         problems = list(tqdm(pool.map(problem, files), total=len(files), unit="img", file=sys.stderr))

@@ -171,7 +171,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--real-half", choices=HALVES, help="use one half of side-by-side real files (pix2pix "
                                                             "aligned sets: left = A, right = B)")
     parser.add_argument("--fake-half", choices=HALVES, help="the same for the generated files")
-    parser.add_argument("--kid-subsets", type=int, default=KID_SUBSETS)
+    parser.add_argument("--kid-subsets", type=int, default=KID_SUBSETS, help="random subsets KID is averaged over")
     parser.add_argument("--kid-subset-size", type=int, default=KID_SUBSET_SIZE,
                         help="reduced to the smaller set's size when larger")
     parser.add_argument("--seed", type=int, default=0, help="seed of the KID subsets")

@@ -125,10 +125,10 @@ def add_model_arguments(parser) -> None:
     parser.add_argument("--net", help="which generator of the export (G_AB, G_BA, G); needed when it holds several")
     ref = parser.add_argument_group("reference weights (.pth files of pytorch-CycleGAN-and-pix2pix)")
     ref.add_argument("--arch", choices=GENERATORS, help="the file's architecture, e.g. resnet_9blocks")
-    ref.add_argument("--norm", choices=NORMS, default="instance")
-    ref.add_argument("--ngf", type=int, default=64)
-    ref.add_argument("--in-channels", type=int, default=3)
-    ref.add_argument("--out-channels", type=int, default=3)
+    ref.add_argument("--norm", choices=NORMS, default="instance", help="the file's normalisation layers")
+    ref.add_argument("--ngf", type=int, default=64, help="the file's generator width (filters of the first layer)")
+    ref.add_argument("--in-channels", type=int, default=3, help="channels the generator reads (1 gray, 3 RGB)")
+    ref.add_argument("--out-channels", type=int, default=3, help="channels the generator writes")
     ref.add_argument("--dropout", action="store_true", help="the generator was built with dropout (pix2pix)")
 
 

@@ -29,7 +29,7 @@ TOLERANCE = 2e-3  # max abs difference to eager, in [-1, 1] units (an 8-bit leve
 
 def add_arguments(parser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("--format", choices=FORMATS, required=True)
+    parser.add_argument("--format", choices=FORMATS, required=True, help="onnx or torchscript")
     parser.add_argument("--output", type=Path, help="file to write; default: <net>.onnx / <net>.pt beside MODEL's "
                         "weights")
     parser.add_argument("--mode", choices=MODES, help="default: the model's own inference mode")

@@ -23,7 +23,7 @@ def add_arguments(parser) -> None:
                         "becomes a model/direction on the page)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 opens it to the network "
                         "(then name the server's network names with --allowed-host)")
-    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--port", type=int, default=7860, help="TCP port to listen on")
     parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                         help="another name the server may be reached by, as in the Host header (repeatable; '*' "
                         "allows any); it always answers to localhost, 127.0.0.1, [::1] and --host")
