@@ -1,8 +1,12 @@
-"""Fixtures of the studio tests: one tiny CycleGAN export, apps over it whose workers are closed afterwards, and
-a real uvicorn server on a free loopback port in a background thread."""
+"""Fixtures of the studio tests: one tiny CycleGAN export, apps over it whose workers are closed afterwards, clients
+that talk as the studio's page does, a way to hold a worker process still, and a real uvicorn server on a free
+loopback port in a background thread."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import threading
 import time
@@ -10,9 +14,11 @@ import time
 import pytest
 import torch
 import uvicorn
+from fastapi.testclient import TestClient
 
 from tests.helpers import make_cyclegan_export
 from translate.serve.app import create_app
+from translate.serve.guard import LOOPBACK
 from translate.serve.worker import load_workers
 
 
@@ -22,19 +28,59 @@ def export_dir(tmp_path_factory):
     return make_cyclegan_export(tmp_path_factory.mktemp("serve") / "export", channels_a=3, channels_b=1)
 
 
+@pytest.fixture(scope="session")
+def shared_workers(export_dir):
+    """Workers with the default options, shared by the tests that neither hold nor count their processes: each
+    Worker starts a Python process, seconds on a busy CPU."""
+    workers = load_workers([export_dir], torch.device("cpu"))
+    yield workers
+    for worker in workers.values():
+        worker.close()
+
+
 @pytest.fixture
-def make_app(export_dir):
-    """make_app(limits=None, exports=[export_dir], **worker_options) -> (app, the first export's Worker)."""
+def make_app(export_dir, shared_workers):
+    """make_app(limits=None, exports=None, hosts=loopback, **worker_options) -> (app, the first export's Worker).
+    Without exports and options the app runs on the shared workers; otherwise on new ones, closed afterwards."""
     made = []
 
-    def make(limits=None, exports=None, **options):
-        workers = load_workers(exports or [export_dir], torch.device("cpu"), **options)
-        made.extend(workers.values())
-        return create_app(workers, limits), next(iter(workers.values()))
+    def make(limits=None, exports=None, hosts=frozenset(LOOPBACK), **options):
+        if exports is None and not options:
+            workers = shared_workers
+        else:
+            workers = load_workers(exports or [export_dir], torch.device("cpu"), **options)
+            made.extend(workers.values())
+        return create_app(workers, limits, hosts), next(iter(workers.values()))
 
     yield make
     for worker in made:
         worker.close()
+
+
+@pytest.fixture
+def connect():
+    """connect(app) -> a TestClient that talks as a script does: Host localhost and an X-Requested-With header."""
+    return lambda app: TestClient(app, base_url="http://localhost", headers={"X-Requested-With": "tests"})
+
+
+@pytest.fixture
+def paused():
+    """paused(lane): while inside, the lane's worker process is stopped (SIGSTOP), as during a forward pass that
+    takes that long; the process is started first if it was not yet."""
+
+    @contextlib.contextmanager
+    def pause(lane):
+        if lane.process is None:
+            lane.open()
+        pid = lane.process.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # replaced meanwhile
+                os.kill(pid, signal.SIGCONT)
+
+    return pause
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ process group, and the server, which finishes the requests in flight before it s
 
 from __future__ import annotations
 
+import math
 import signal
 
 
@@ -37,9 +38,23 @@ def load_translators(path: str, device: str, precision: str, tile: int | None, o
     translators = {}
     for net in nets:
         model = load_model(path, net)
-        translators[net] = Translator(prepare_for_inference(model.net, model.inference_mode), model.size_multiple,
-                                      torch_device, precision, tile, overlap, tiles_per_forward, compile="off")
+        module = prepare_for_inference(model.net, model.inference_mode)
+        translators[net] = Translator(module, model.size_multiple, torch_device, precision, tile, overlap,
+                                      tiles_per_forward, compile="off")
+        warm_up(module.to(torch_device), model.in_channels, model.size_multiple)
     return translators
+
+
+def warm_up(net, channels: int, size_multiple: int) -> None:
+    """One small forward before the lane says ready: a process's first forward is several times slower (lazy
+    kernel setup), and a replacement's first request should not pay for it. The net is called directly, so the
+    Translator's own dropout stream stays where convert's starts."""
+    import torch
+
+    side = math.ceil(max(64, getattr(net, "min_side", 1)) / size_multiple) * size_multiple
+    device = next(net.parameters()).device
+    with torch.inference_mode():
+        net(torch.zeros(1, channels, side, side, device=device))
 
 
 def main(conn, path: str, device: str, precision: str, tile: int | None, overlap: int, threads: int | None) -> None:

@@ -160,6 +160,12 @@ class Lane:
         if self._conn is None and not self._restart(replacing=False):  # the lazy first start, or after a failure
             self._fail(group, f"the worker process for {self.name} is down")
             return
+        late = [job for job in group if job.unwanted]  # e.g. waited out a child's start: running it helps nobody
+        if late:
+            self._fail(late, "skipped: its request had timed out or left")
+            group = [job for job in group if job not in late]
+            if not group:
+                return
         start = self._running_since = time.monotonic()
         try:
             kind, payload = self._translate(group)
@@ -192,6 +198,7 @@ class Lane:
         """Start a child (a fresh one in place of the current when `replacing`), trying again every RETRY_S while
         starts fail; False if the lane closed meanwhile."""
         if replacing:
+            self.state = "restarting"  # before the count: whoever sees the new count sees this state or a later one
             self.replacements += 1
             log.warning("serve %s: %s; starting a fresh worker process", self.name, why)
             self._stop_child(kill=True)
