@@ -94,6 +94,17 @@ def test_an_output_folder_that_is_a_link_to_the_input_is_refused(command, model_
     assert snapshot(inp) == before
 
 
+def test_an_input_that_is_a_link_to_its_own_output_is_refused(model_dir, tmp_path, capsys):
+    inp, out = make_input(tmp_path), tmp_path / "out"
+    out.mkdir()
+    (inp / "a.png").rename(out / "a.png")
+    link(inp / "a.png", out / "a.png")  # the input's real file is where its output goes
+    before = snapshot(out)
+    assert run_cli("convert", model_dir, inp, out, "--net", "G_AB", "--workers", "0", "--overwrite") == 2
+    assert f"output {out / 'a.png'} is the file of an input" in capsys.readouterr().err
+    assert snapshot(out) == before
+
+
 def test_a_manifest_naming_paths_outside_the_output_folder_is_refused(model_dir, tmp_path, capsys):
     inp, out = make_input(tmp_path), tmp_path / "out"
     assert run_cli("convert", model_dir, inp, out, "--net", "G_AB", "--workers", "0") == 0

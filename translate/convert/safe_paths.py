@@ -2,9 +2,9 @@
 
 INPUT_DIR is only ever read. A path under OUTPUT_DIR may still lead into it: `OUT/_gallery -> ../IN`, a subfolder
 or a file of OUT linked to one of IN, or a manifest naming `../x`. So a target is refused when it leaves OUT by
-name (`..`, an absolute path), when any part of it that exists below OUT is a symlink, or when, every link
-followed, it lands inside INPUT_DIR or on an input file. OUT itself may be a link (to another disk, say);
-check_separate has proven that it is neither INPUT_DIR, nor inside it, nor around it.
+name (`..`, an absolute path), when any part of it that exists below OUT is a symlink, or when it is the real
+file of an input (IN/a.png a link to OUT/a.png). OUT itself may be a link (to another disk, say); check_separate
+has proven that it is neither INPUT_DIR, nor inside it, nor around it.
 
 `check` runs on every target before anything is written, so a run is refused whole, with one line. The writes
 themselves then walk from OUT down one folder at a time with O_NOFOLLOW and write a temporary file in the folder
@@ -36,7 +36,6 @@ class OutputFolder:
     def __init__(self, input_dir: Path, output_dir: Path):
         check_separate(input_dir, output_dir)
         self.input_dir, self.root = Path(input_dir), Path(output_dir)
-        self._input_real = self.input_dir.resolve()
         self._checked: set[Path] = set()  # folders below root already proven free of links
 
     def check_all(self, targets: Iterable[Path], inputs: Iterable[Path] = ()) -> None:
@@ -56,10 +55,9 @@ class OutputFolder:
                 self._refuse_link(folder)
                 self._checked.add(folder)
         self._refuse_link(target)
-        real = target.resolve()
-        if real.is_relative_to(self._input_real) or real in sources:
-            raise UnsafeOutput(f"output {target} leads to {real}, inside the input folder {self.input_dir}: "
-                               "writing it would overwrite inputs; remove the link or choose another output folder")
+        if target.resolve() in sources:
+            raise UnsafeOutput(f"output {target} is the file of an input of {self.input_dir} (a link to it): writing "
+                               "it would overwrite that input; choose another output folder")
 
     def check_writable(self) -> None:
         """Create OUTPUT_DIR if needed and make sure this user may write in it: one clear line before any work,
