@@ -9,6 +9,7 @@ results.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import re
 import types
@@ -67,6 +68,7 @@ class TrainConfig:
     sample_every: int = 1000
     checkpoint_every: int = 5000
     keep_checkpoints: int = 2
+    log_with: str = "tensorboard"  # tensorboard | wandb | none: where metrics and sample grids are logged (Accelerate)
     # a loss or weight that is NaN or infinite: stop (before anything of it is saved), or rollback: reload the
     # newest checkpoint, halve every lr (kept by later checkpoints) and go on, at most 3 times, then stop. Exact
     # resume across a rollback holds where training is deterministic (CPU): translate/training/divergence.py
@@ -176,7 +178,7 @@ AT_LEAST = {"train.max_steps": 1, "train.max_minutes": 0, "train.decay_steps": 0
 SKETCH_MODELS = ("pix2pix", "crossmatch")  # the models that read sketch | photo pairs
 POSITIVE = ("model.lr", "model.nce_t", "model.temperature")
 CHOICES = {"train.mixed_precision": ("no", "fp16", "bf16"), "train.on_nonfinite": ("stop", "rollback"),
-           "data.direction": ("AtoB", "BtoA")}
+           "data.direction": ("AtoB", "BtoA"), "train.log_with": ("tensorboard", "wandb", "none")}
 
 
 def check_ranges(config: Config) -> None:
@@ -199,6 +201,8 @@ def check_ranges(config: Config) -> None:
             raise ConfigError(f"{key} must be one of {', '.join(options)}, got {value(key)!r}")
     _check_pairs(config)
     _check_sketch_augment(config)
+    if config.train.log_with == "wandb" and importlib.util.find_spec("wandb") is None:
+        raise ConfigError("train.log_with=wandb needs the wandb package: pip install wandb (or train.log_with=none)")
 
 
 def _check_pairs(config: Config) -> None:

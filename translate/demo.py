@@ -17,7 +17,7 @@ from translate import config
 from translate.data import SingleDataset
 from translate.export import load_generator
 from translate.training.loop import train
-from translate.training.samples import save_sample_grid
+from translate.training.samples import sample_grid, save_sample_grid
 
 SIZE = 64
 
@@ -62,7 +62,7 @@ def run_demo(run_dir: Path, steps: int = 300) -> Path:
     with torch.no_grad():
         outputs = generator(sketches)
     out = run_dir / "demo_result.png"
-    save_sample_grid({"sketch": sketches, "output": outputs, "target": targets}, out)
+    save_sample_grid(sample_grid({"sketch": sketches, "output": outputs, "target": targets}), out)
     l1 = (outputs - targets).abs().mean().item()
     print(f"demo: trained {steps} steps; export in {export_dir}; held-out sketches -> {out} (L1 to target {l1:.3f})")
     print(f"draw your own sketches for it: pip install -e '.[serve]' && translate serve {export_dir}")

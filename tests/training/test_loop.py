@@ -1,14 +1,18 @@
 """End-to-end runs of THE loop on tiny generated data: outputs, resume after kill -9, DDP, mixed precision."""
 
+import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.helpers import (
     CLASSIFIER_TINY,
@@ -40,6 +44,12 @@ def test_pix2pix_run_writes_config_metrics_samples_checkpoints_export(aligned_ro
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_00000002.png", "step_00000004.png"]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_00000002", "step_00000004"]
     assert list((run / "logs").rglob("events.out.tfevents*")), "TensorBoard tracker wrote nothing"
+    events = EventAccumulator(str(next((run / "logs").rglob("events.out.tfevents*")).parent)).Reload()
+    shown = events.Images("samples")  # the sample grids beside the scalars, as the PNGs show them
+    assert [image.step for image in shown] == [2, 4]
+    logged = np.asarray(Image.open(io.BytesIO(shown[-1].encoded_image_string)).convert("RGB"), dtype=int)
+    saved = np.asarray(Image.open(run / "samples" / "step_00000004.png").convert("RGB"), dtype=int)
+    assert logged.shape == saved.shape and np.abs(logged - saved).max() <= 1  # TensorBoard truncates, PNG rounds
     description = read_export_config(export)
     assert description["nets"]["G"]["arch"] == "resnet_6blocks"
     assert description["nets"]["G"]["inference_mode"] == "train"  # pix2pix paper: dropout and batch stats at test
@@ -201,3 +211,10 @@ def test_max_minutes_stops_with_a_checkpoint_and_an_export_and_resume_continues_
     train(config.load(None, [*overrides, "train.max_minutes=0.00002"]), run, resume=True)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] >= 2 and records[-1]["train_minutes"] > first[0]["train_minutes"]
+
+
+def test_log_with_none_writes_no_tracker_files(aligned_root, tmp_path):
+    run = tmp_path / "run"
+    train(config.load(None, [*PIX2PIX, f"data.root={aligned_root}", "train.max_steps=2", "train.decay_steps=0",
+                             "train.log_with=none"]), run)
+    assert not (run / "logs").exists() and (run / "metrics.jsonl").is_file() and (run / "samples").is_dir()

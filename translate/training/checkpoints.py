@@ -60,6 +60,7 @@ class TrainingState:
 # Keys a resumed run may change: they do not shape the saved state (networks, optimizers, data order, world size).
 FREE_ON_RESUME = ("train.max_steps", "train.max_minutes", "train.decay_steps", "train.log_every", "train.sample_every",
                   "train.checkpoint_every", "train.keep_checkpoints", "train.channels_last", "train.on_nonfinite",
+                  "train.log_with",
                   "data.num_workers", "data.skip_unreadable", "data.root", "data.source", "data.target", "eval.")
 
 

@@ -36,7 +36,7 @@ from translate.training.divergence import (
 )
 from translate.training.image_sides import check_image_sides
 from translate.training.periodic_eval import BestScore, evaluate_model, load_eval_images, save_best
-from translate.training.samples import save_sample_grid, side_effect_free
+from translate.training.samples import log_sample_grid, sample_grid, save_sample_grid, side_effect_free
 from translate.utils import distributed_without_gpus, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     accelerator = Accelerator(
         cpu=distributed_without_gpus(),
         mixed_precision=cfg.train.mixed_precision,
-        log_with="tensorboard",
+        log_with=None if cfg.train.log_with == "none" else cfg.train.log_with,
         project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
     )
     if cfg.train.mixed_precision == "fp16" and accelerator.device.type == "cpu":
@@ -148,7 +148,9 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
                 with side_effect_free(model.raw.values()):
                     visuals = model.visuals(batch)
                     if visuals:  # a classifier has nothing to show
-                        save_sample_grid(visuals, run_dir / "samples" / f"step_{step:08d}.png")
+                        grid = sample_grid(visuals)
+                        save_sample_grid(grid, run_dir / "samples" / f"step_{step:08d}.png")
+                        log_sample_grid(accelerator.trackers, grid, step)
             if cfg.eval.every and (step % cfg.eval.every == 0 or final):
                 check_finite_weights(model.raw, step, root)  # an export_best must never hold NaN either
                 if accelerator.is_main_process:
