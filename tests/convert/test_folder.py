@@ -150,7 +150,7 @@ def test_model_errors_are_one_clear_line(model_dir, tmp_path, capsys):
     (tmp_path / "random.pth").write_bytes(np.random.default_rng(0).bytes(4096))
     cases = [
         ([tmp_path / "missing"], "does not exist"),
-        ([model_dir], "choose one with net="),
+        ([model_dir], "choose one (--net on the command line"),
         ([tmp_path / "latest_net_G_A.pth"], "--arch"),
         ([tmp_path / "latest_net_G_A.pth", "--arch", "resnet_9blocks", "--ngf", "4"], "missing tensors"),
         ([tmp_path / "latest_net_G_A.pth", "--arch", "resnet_6blocks", "--ngf", "8"], "of another shape"),
