@@ -48,6 +48,9 @@ class GanOptions:
     lr: float = 2e-4
     beta1: float = 0.5
     inference_mode: str = "eval"  # how exports run: "eval", or "train" (pix2pix: dropout on, batch statistics)
+    # fine-tune: an export folder or a reference *_net_G*.pth whose generator weights replace the initial ones
+    # (same architecture; translate/training/init_from.py)
+    init_from: str = ""
     tricks: GanTricks = field(default_factory=GanTricks)
 
 

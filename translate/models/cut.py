@@ -25,6 +25,7 @@ from translate.models import adversarial
 from translate.models.adversarial import GanOptions, discriminator_kwargs
 from translate.models.common import EMA, Progress, adam, averaged, set_requires_grad
 from translate.models.export_spec import generator_spec
+from translate.models.init_from import load_initial_weights
 
 # Where PatchNCE taps G. The official nce_layers 0,4,8,12,16 index its anti-aliased ResNet, where each downsampling
 # is conv (stride 1), norm, ReLU, blur-pool: 4 modules, not 3. By meaning they are the padded input (0), the first
@@ -122,6 +123,7 @@ class CUT:
         self.nets = dict(self.raw)
         # F gets G's Adam settings, as in the official code
         self.optimizers = {name: adam(net.parameters(), lr=cfg.lr, beta1=cfg.beta1) for name, net in self.raw.items()}
+        load_initial_weights(cfg.init_from, {"G_AB": generator})  # exported as G_AB
         self.ema = {"G": EMA(generator, cfg.tricks.ema_decay)} if cfg.tricks.ema_decay > 0 else {}
         self.extra_state = {f"ema_{k}": v for k, v in self.ema.items()}
 

@@ -18,6 +18,7 @@ from translate.models import adversarial
 from translate.models.adversarial import GanOptions, discriminator_kwargs
 from translate.models.common import EMA, ImagePool, Progress, adam, averaged, set_requires_grad
 from translate.models.export_spec import generator_spec
+from translate.models.init_from import load_initial_weights
 
 
 @dataclass
@@ -53,6 +54,7 @@ class CycleGAN:
             "D": adam(itertools.chain(r["D_A"].parameters(), r["D_B"].parameters()), lr=cfg.lr, beta1=cfg.beta1),
         }
         self.pools = {"A": ImagePool(cfg.pool_size), "B": ImagePool(cfg.pool_size)}
+        load_initial_weights(cfg.init_from, {k: r[k] for k in ("G_AB", "G_BA")})
         self.ema = {k: EMA(r[k], cfg.tricks.ema_decay) for k in ("G_AB", "G_BA")} if cfg.tricks.ema_decay > 0 else {}
         self.extra_state = {"pool_A": self.pools["A"], "pool_B": self.pools["B"],
                             **{f"ema_{k}": v for k, v in self.ema.items()}}

@@ -19,6 +19,7 @@ from translate.models import adversarial
 from translate.models.adversarial import GanOptions, discriminator_kwargs
 from translate.models.common import EMA, Progress, adam, averaged, set_requires_grad
 from translate.models.export_spec import generator_spec
+from translate.models.init_from import load_initial_weights
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Pix2Pix:
             "G": adam(generator.parameters(), lr=cfg.lr, beta1=cfg.beta1),
             "D": adam(discriminator.parameters(), lr=cfg.lr, beta1=cfg.beta1),
         }
+        load_initial_weights(cfg.init_from, {"G": generator})
         self.ema = {"G": EMA(generator, cfg.tricks.ema_decay)} if cfg.tricks.ema_decay > 0 else {}
         self.extra_state = {f"ema_{k}": v for k, v in self.ema.items()}
         self.perceptual = FrozenFeatures(cfg.perceptual_encoder) if cfg.lambda_perceptual > 0 else None
