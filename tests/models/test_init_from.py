@@ -66,3 +66,16 @@ def test_weights_of_another_architecture_are_one_line_naming_what_does_not_fit(t
         build(*PIX2PIX, f"model.init_from={tmp_path / 'junk.pth'}")
     with pytest.raises(FileNotFoundError, match="missing does not exist"):
         build(*PIX2PIX, f"model.init_from={tmp_path / 'missing'}")
+
+
+def test_a_resumed_run_does_not_need_its_fine_tuning_source(aligned_root, tmp_path):
+    from translate.training.loop import train
+
+    cfg, source = build(*PIX2PIX, seed=1)
+    export = write_export(tmp_path / "source", source.export_nets(), cfg)
+    run = [*PIX2PIX, f"data.root={aligned_root}", "data.load_size=32", "data.crop_size=32", "data.num_workers=0",
+           "train.decay_steps=0", "train.checkpoint_every=2", f"model.init_from={export}"]
+    train(config.load(None, [*run, "train.max_steps=2"]), tmp_path / "run")
+    (export / "G.safetensors").unlink()
+    train(config.load(None, [*run, "train.max_steps=4"]), tmp_path / "run", resume=True)
+    assert (tmp_path / "run" / "checkpoints" / "step_00000004").is_dir()

@@ -7,6 +7,7 @@ eval.best set, export_best/ (the best export by that score, see translate.traini
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -70,7 +71,9 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     elif checkpoints.checkpoint_folders(root):
         raise FileExistsError(f"{run_dir} already holds a run; pass --resume or choose another --run-dir")
     set_seed(cfg.train.seed)  # identical initial weights on every process
-    model = entry.build(cfg.model)
+    # A resumed run's weights come from its checkpoint: the fine-tuning source may be gone by then.
+    model = entry.build(dataclasses.replace(cfg.model, init_from="") if resume and getattr(cfg.model, "init_from", "")
+                        else cfg.model)
     check_image_sides(cfg, model.raw)
     if cfg.eval.every and accelerator.is_main_process:
         eval_set = load_eval_images(cfg, entry)
