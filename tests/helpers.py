@@ -105,10 +105,11 @@ def write_labeled(root: Path, classes=("0", "1"), per_class: int = 3, size: int 
 
 
 def make_cyclegan_export(path: Path, channels_a: int = 3, channels_b: int = 3) -> Path:
-    """An untrained tiny CycleGAN export (resnet_6blocks, ngf 4): G_AB and G_BA."""
+    """An untrained tiny CycleGAN export (resnet_6blocks, ngf 4): G_AB and G_BA, trained (nominally) on crops at
+    the images' own scale, so that inference keeps each image's size (translate.inference.scale)."""
     cfg = config.load(None, ["model.name=cyclegan", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4",
                              f"model.channels_a={channels_a}", f"model.channels_b={channels_b}",
-                             "model.lambda_identity=0"])
+                             "model.lambda_identity=0", "data.preprocess=crop"])
     return write_export(path, MODELS["cyclegan"].build(cfg.model).export_nets(), cfg)
 
 

@@ -1,7 +1,9 @@
 """`translate convert MODEL INPUT_DIR OUTPUT_DIR`: translate every image of a folder tree into a mirrored tree.
 
-Sizes are kept (reflect-pad to the net's multiple, crop back), inputs are decoded in DataLoader workers and outputs
-encoded in writer threads while the net runs, same-size images are batched, large images can be tiled. Nothing is
+Each image is first brought to the model's training scale (--size train, the default: translate.inference.scale),
+or kept at its own size (--size keep); either way the net sees it reflect-padded to its size multiple and the
+output is cropped back to that size. Inputs are decoded in DataLoader workers and outputs encoded in writer
+threads while the net runs, same-size images are batched, large images can be tiled. Nothing is
 lost: bad files are listed with the reason in the summary and OUTPUT_DIR/errors.txt, outputs are written atomically
 and a rerun skips the ones already there. INPUT_DIR is never written to, not even through a link in OUTPUT_DIR:
 every file written goes through translate.convert.safe_paths. Under `accelerate launch` each process converts a
@@ -27,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from translate.convert.io import DecodeDataset, keep, output_image, save_atomic
+from translate.convert.io import HALVES, DecodeDataset, keep, output_image, save_atomic
 from translate.convert.manifest import (
     ERRORS,
     MANIFEST,
@@ -39,10 +41,12 @@ from translate.convert.manifest import (
 )
 from translate.convert.plan import FORMATS, Job, plan, shard
 from translate.convert.safe_paths import OutputFolder
+from translate.export import read_export_config
 from translate.inference import MODES, PRECISIONS, Translator, group_by_size, prepare_for_inference
 from translate.inference.allocator import retain_freed_memory
 from translate.inference.compiled import COMPILE_MODES
 from translate.inference.model import add_model_arguments, load_model_from_args
+from translate.inference.scale import SIZE_HELP, resolve_size
 from translate.utils import die_with_parent, distributed_without_gpus, remove_stale_temporaries
 
 TILE_HINT = 512  # the --tile a failed out-of-memory image is told to try
@@ -60,7 +64,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16/fp16 run under autocast")
     parser.add_argument("--compile", choices=COMPILE_MODES, default="auto",
                         help="torch.compile: auto compiles image sizes that recur (8 or more images); cached")
-    parser.add_argument("--size", default="keep", help="keep (default) or WxH to resize every image, e.g. 512x512")
+    parser.add_argument("--size", default="train", help=SIZE_HELP)
+    parser.add_argument("--half", choices=HALVES, help="translate only this half of each image: the A (left) or B "
+                        "(right) side of pix2pix's aligned A|B files")
     parser.add_argument("--tile", type=int, help="translate images larger than this in overlapping tiles (pixels)")
     parser.add_argument("--overlap", type=int, default=32, help="overlap between tiles, blended smoothly")
     parser.add_argument("--format", choices=FORMATS, default="png", help="output format; same: the input's")
@@ -75,32 +81,21 @@ def run(args) -> int:
     return convert(args)
 
 
-def parse_size(text: str) -> tuple[int, int] | None:
-    if text == "keep":
-        return None
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        width = height = 0
-    if width <= 0 or height <= 0:
-        raise ValueError(f"--size must be keep or WIDTHxHEIGHT such as 512x256, got {text!r}")
-    return width, height
-
-
 def convert(args) -> int:
     from accelerate import PartialState
 
     start = time.perf_counter()
-    size = parse_size(args.size)
     folder = OutputFolder(args.input_dir, args.output_dir)
     model = load_model_from_args(args)
+    size = resolve_size(args.size, read_export_config(args.model) if args.model.is_dir() else None)
     jobs, skipped = plan(args.input_dir, args.output_dir, args.format)
     # before anything is written: the run is refused whole, or every write is known to stay in OUTPUT_DIR
     folder.check_all(written_paths(args, jobs), [job.source for job in jobs])
     if not jobs:
         raise ValueError(f"no image files under {args.input_dir} ({len(skipped)} other files or unreadable folders)")
-    settings = {"model": model.describe(args.model), "mode": args.mode or model.inference_mode, "size": args.size,
-                "tile": args.tile, "overlap": args.overlap if args.tile else None, "precision": args.precision}
+    settings = {"model": model.describe(args.model), "mode": args.mode or model.inference_mode,
+                "size": str(size) if size else "keep", "half": args.half, "tile": args.tile,
+                "overlap": args.overlap if args.tile else None, "precision": args.precision}
     check_same_settings(args.output_dir, settings, args.overwrite)
     state = PartialState(cpu=args.device == "cpu" or distributed_without_gpus())
     device = pick_device(args.device, state)
@@ -110,6 +105,7 @@ def convert(args) -> int:
     todo = [job for job, e in zip(mine, exists) if not e]
     done = [job for job, e in zip(mine, exists) if e]
     if state.is_main_process:
+        say_size(args.size, size)
         folder.check_writable()
         remove_stale_temporaries(args.output_dir)  # half-written outputs of a killed run
         write_manifest(folder, settings, complete=False)
@@ -119,7 +115,7 @@ def convert(args) -> int:
     carry_alpha = 4 not in (model.in_channels, model.out_channels)
     loop_start = time.perf_counter()
     with tqdm(total=len(mine), initial=len(done), unit="img", disable=not state.is_main_process) as progress:
-        converted, failed = convert_jobs(todo, folder, translator, model.in_channels, size, carry_alpha,
+        converted, failed = convert_jobs(todo, folder, translator, model.in_channels, size, args.half, carry_alpha,
                                          default_workers() if args.workers is None else args.workers, progress)
     loop_s = time.perf_counter() - loop_start
     existing = [existing_record(job) for job in done]
@@ -132,6 +128,15 @@ def convert(args) -> int:
     if not state.is_main_process:
         return 1 if any(r["failed"] for r in results) else 0
     return finish(args, folder, settings, results, skipped, time.perf_counter() - start)
+
+
+def say_size(requested: str, size) -> None:
+    """Once per run: the scale images are translated at, since outputs then differ in size from the inputs."""
+    if requested == "train" and size is not None:
+        print(f"resizing each image to the model's training scale ({size}); --size keep translates at the "
+              "image's own size", file=sys.stderr)
+    elif requested == "train":
+        print("the model records no training resize: images are translated at their own size", file=sys.stderr)
 
 
 def written_paths(args, jobs: list[Job]) -> list[Path]:
@@ -159,13 +164,13 @@ def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 1) - 1))
 
 
-def convert_jobs(jobs: list[Job], folder: OutputFolder, translator: Translator, channels: int, size,
+def convert_jobs(jobs: list[Job], folder: OutputFolder, translator: Translator, channels: int, size, half,
                  carry_alpha: bool, workers: int, progress) -> tuple[list[dict], list[dict]]:
     """Decode (workers) -> batches of one size -> net -> encode (threads); returns (converted, failed) records."""
     converted, failed = [], []
     if not jobs:
         return converted, failed
-    loader = DataLoader(DecodeDataset(jobs, channels, size), batch_size=None, num_workers=workers,
+    loader = DataLoader(DecodeDataset(jobs, channels, size, half), batch_size=None, num_workers=workers,
                         collate_fn=keep, prefetch_factor=4 if workers else None, worker_init_fn=die_with_parent)
 
     def decoded():

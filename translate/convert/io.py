@@ -33,25 +33,36 @@ class Decoded:
     frames: int = 1  # > 1: a multi-page or animated input, of which only the first frame is converted
 
 
-def decode(path: Path, channels: int, size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """An input as the model's channel count (any mode, 16-bit, EXIF-rotated), plus its alpha if it has one."""
+HALVES = ("left", "right")
+
+
+def decode(path: Path, channels: int, size=None, half: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """An input as the model's channel count (any mode, 16-bit, EXIF-rotated), plus its alpha if it has one.
+
+    half: the left or right half of an aligned A|B file (pix2pix's datasets), taken before resizing. size: None, or
+    an object whose size(width, height) gives the size to resize to (translate.inference.scale)."""
     img = read_image(path)
-    if size is not None and img.size != size:
-        img = img.resize(size, Image.Resampling.BICUBIC)
+    if half is not None:
+        if img.width < 2:
+            raise ValueError(f"{img.width} px wide: no {half} half to take")
+        middle = img.width // 2
+        img = img.crop((0, 0, middle, img.height) if half == "left" else (middle, 0, 2 * middle, img.height))
+    if size is not None and img.size != size.size(*img.size):
+        img = img.resize(size.size(*img.size), Image.Resampling.BICUBIC)
     alpha = np.asarray(img.getchannel("A")) if img.mode in ("LA", "RGBA") else None
     return convert_channels(img, channels), alpha
 
 
 class DecodeDataset(Dataset):
-    def __init__(self, jobs: list[Job], channels: int, size: tuple[int, int] | None = None):
-        self.jobs, self.channels, self.size = jobs, channels, size
+    def __init__(self, jobs: list[Job], channels: int, size=None, half: str | None = None):
+        self.jobs, self.channels, self.size, self.half = jobs, channels, size, half
 
     def __len__(self) -> int:
         return len(self.jobs)
 
     def __getitem__(self, index: int) -> Decoded:
         try:
-            image, alpha = decode(self.jobs[index].source, self.channels, self.size)
+            image, alpha = decode(self.jobs[index].source, self.channels, self.size, self.half)
         except Exception as error:  # reported per file, never fatal
             return Decoded(index, error=str(error))
         return Decoded(index, image, alpha, frames=frame_count(self.jobs[index].source))

@@ -33,3 +33,35 @@ def training_scale(description: dict) -> TrainingScale | None:
     if load_size is None or not preprocess.startswith(("resize", "scale_width")):
         return None
     return TrainingScale(int(load_size), "width" if preprocess.startswith("scale_width") else "shorter")
+
+
+@dataclass(frozen=True)
+class FixedSize:
+    width: int
+    height: int
+
+    def size(self, width: int, height: int) -> tuple[int, int]:
+        return self.width, self.height
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height} px"
+
+
+SIZE_HELP = ("train: resize each image as the model's training images were (the export's load_size; aspect kept); "
+             "keep: the image's own size; WIDTHxHEIGHT, e.g. 512x256: that size")
+
+
+def resolve_size(text: str, description: dict | None) -> TrainingScale | FixedSize | None:
+    """What --size asks for, given the export's description (None for a reference .pth, which records no scale:
+    it runs at the image's own size). None means: no resizing."""
+    if text == "keep":
+        return None
+    if text == "train":
+        return training_scale(description) if description is not None else None
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        width = height = 0
+    if width <= 0 or height <= 0:
+        raise ValueError(f"--size must be train, keep or WIDTHxHEIGHT such as 512x256, got {text!r}")
+    return FixedSize(width, height)
