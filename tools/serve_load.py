@@ -10,6 +10,7 @@ weights. The README's figures come from the trained sketch2handbag `cpu` preset,
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import socket
@@ -30,6 +31,9 @@ from serve_pen import pen_follow  # tools/serve_pen.py
 from translate import config
 from translate.export import write_export
 from translate.models import MODELS
+from translate.serve.guard import SCRIPT_HEADER
+
+HEADERS = {SCRIPT_HEADER: "serve_load"}  # the server refuses a POST that neither its page nor a script sent
 
 
 def add_arguments(parser) -> None:
@@ -80,22 +84,37 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def studio(model: Path, *flags: str):
+    """`translate serve MODEL FLAGS` in a subprocess on a free loopback port: yields (base URL, pid), answering."""
+    import httpx
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "translate", "serve", str(model), "--port", str(port), *flags],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # until the server answers
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield base, server.pid
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
 def run(args) -> int:
     import httpx
 
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or sketch_export(Path(tmp) / "export")
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "translate", "serve", str(model), "--port", str(port)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            result = load(httpx, base, server.pid, args)
+        with studio(model) as (base, pid):
+            result = load(httpx, base, pid, args)
             if args.pen:
                 result["pen"] = pen_follow(base, args.pen)
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
@@ -104,13 +123,7 @@ def run(args) -> int:
 
 
 def load(httpx, base: str, pid: int, args) -> dict:
-    client = httpx.Client(timeout=120)
-    for _ in range(600):  # until the server answers
-        try:
-            if client.get(f"{base}/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    client = httpx.Client(timeout=120, headers=HEADERS)
     models = client.get(f"{base}/api/models").json()["models"]
     name, net = models[0]["name"], models[0]["nets"][0]["name"]
     payloads = [sketch_png(i, args.size) for i in range(args.requests)]

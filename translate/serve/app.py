@@ -163,6 +163,7 @@ def create_app(workers: dict[str, Worker], limits: Limits | None = None,
             spec = worker.models[net]
             pixels, alpha = await run_in_threadpool(decode_upload, data, spec.in_channels)
             job.start(pixels)
+            del pixels  # the lane holds the image until it is sent to the worker process, no longer
             output = await wait_for_output(job.future, request, deadline, limits.timeout)
         finally:
             job.release()  # frees the slot now if the job still waits; stops the work if nobody else wants it

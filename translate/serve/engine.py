@@ -80,4 +80,7 @@ def main(conn, path: str, device: str, precision: str, tile: int | None, overlap
             answer = ("ok", translators[net](images))
         except Exception as error:  # e.g. out of memory: these requests fail, the process goes on
             answer = ("error", one_line(error))
-        conn.send(answer)
+        try:
+            conn.send(answer)
+        except OSError:  # the server went away meanwhile
+            return

@@ -183,6 +183,8 @@ class Lane:
         """("ok", outputs) or ("error", message), replacing the child when it died or nobody waits any more."""
         try:
             self._conn.send((group[0].net, [job.image for job in group]))
+            for job in group:
+                job.image = None  # a 40-megapixel upload is 120 MB: the worker process has its own copy now
             while not self._conn.poll(POLL_S):
                 if all(job.unwanted for job in group):
                     self._restart(replacing=True, why="a batch outlived the deadline of every request in it")
