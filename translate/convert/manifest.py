@@ -14,11 +14,11 @@ from PIL import Image
 
 from translate.convert.plan import Job
 from translate.convert.safe_paths import OutputFolder
-from translate.data.folders import visible_files
+from translate.data.folders import GALLERY_DIR, visible_files
 from translate.data.images import is_image_file
 
 MANIFEST, ERRORS = "manifest.json", "errors.txt"
-GALLERY = "_gallery"  # translate gallery's pages and thumbnails
+GALLERY = GALLERY_DIR  # translate gallery's pages and thumbnails
 
 
 def existing_record(job: Job) -> dict:

@@ -16,6 +16,7 @@ from translate.data.images import is_image_file
 from translate.data_root import prepare_hint
 
 LAYOUTS = ("aligned", "twin", "unaligned")
+GALLERY_DIR = "_gallery"  # translate gallery's pages and thumbnails, beside the outputs: never data to score
 _SHOWN = 5  # how many offending names an error message lists
 
 
@@ -39,18 +40,20 @@ def visible_files(folder: str | os.PathLike, unreadable: list | None = None) -> 
         yield from (Path(dirpath, f) for f in filenames if not f.startswith("."))
 
 
-def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+def list_images(folder: str | os.PathLike, recursive: bool = True, skip_dirs: tuple[str, ...] = ()) -> list[Path]:
     """All image files under `folder`, sorted, so that index i names the same file on every machine.
 
     Hidden files and folders (".DS_Store", "._x.jpg" AppleDouble files, ".ipynb_checkpoints") are skipped: they
-    are never data. Symlinked folders are followed, since datasets are often assembled from links.
+    are never data, nor is anything inside a folder named in `skip_dirs` (evaluation skips GALLERY_DIR).
+    Symlinked folders are followed, since datasets are often assembled from links.
     """
     folder = Path(folder)
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise FileNotFoundError(f"image folder {folder} {what}{prepare_hint(folder)}")
     if recursive:
-        found = [p for p in visible_files(folder) if is_image_file(p)]
+        found = [p for p in visible_files(folder) if is_image_file(p)
+                 and not set(p.relative_to(folder).parts[:-1]) & set(skip_dirs)]
     else:
         found = [p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file() and is_image_file(p)]
     if not found:
@@ -81,13 +84,14 @@ def detect_layout(root: str | os.PathLike, phase: str = "train") -> str:
         f"folders {root / (phase + 'A')} and {root / (phase + 'B')} (unaligned)")
 
 
-def match_pairs(folder_a: str | os.PathLike, folder_b: str | os.PathLike) -> list[tuple[Path, Path]]:
+def match_pairs(folder_a: str | os.PathLike, folder_b: str | os.PathLike,
+                skip_dirs: tuple[str, ...] = ()) -> list[tuple[Path, Path]]:
     """Pairs (a, b) whose paths relative to their folders agree without the extension (A/x.jpg ~ B/x.png).
 
     Every file needs exactly one partner: a name on one side only, or two files with one name on one side
     ("x.jpg" and "x.png"), is a ValueError, since silently dropping pairs hides a broken dataset.
     """
-    side_a, side_b = _by_stem(Path(folder_a)), _by_stem(Path(folder_b))
+    side_a, side_b = _by_stem(Path(folder_a), skip_dirs), _by_stem(Path(folder_b), skip_dirs)
     only_a, only_b = sorted(side_a.keys() - side_b.keys()), sorted(side_b.keys() - side_a.keys())
     if only_a or only_b:
         raise ValueError(f"twin folders {folder_a} and {folder_b} do not match: "
@@ -95,11 +99,11 @@ def match_pairs(folder_a: str | os.PathLike, folder_b: str | os.PathLike) -> lis
     return [(side_a[k], side_b[k]) for k in sorted(side_a)]
 
 
-def _by_stem(folder: Path) -> dict[str, Path]:
+def _by_stem(folder: Path, skip_dirs: tuple[str, ...] = ()) -> dict[str, Path]:
     """Relative path without extension -> file; two files sharing a key make the pairing ambiguous."""
     out: dict[str, Path] = {}
     clashes = []
-    for path in list_images(folder):
+    for path in list_images(folder, skip_dirs=skip_dirs):
         key = path.relative_to(folder).with_suffix("").as_posix()
         if key in out:
             clashes.append(f"{out[key].name} / {path.name}")

@@ -16,11 +16,10 @@ from typing import Iterable, Union
 import torch
 from torch import nn
 
-from translate.data.folders import list_images
 from translate.evaluation.features import build_classifier, build_features, extract
 from translate.evaluation.fid import KID_SUBSET_SIZE, KID_SUBSETS, fid_kid, folder_features
 from translate.evaluation.imagenet_class import class_scores, probabilities, resolve_class
-from translate.evaluation.loading import iter_batches, unit_batches
+from translate.evaluation.loading import iter_batches, scored_images, unit_batches
 from translate.evaluation.paired import mean_scores
 from translate.evaluation.perceptual import build_perceptual
 
@@ -78,7 +77,7 @@ def features_of_real(real: Images, *, features: str = "efficientnet_lite0", weig
 def _batches(images: Images, batch_size: int, value_range) -> Iterable[torch.Tensor]:
     """Batches in [0, 1] (or uint8 for folders) of a folder, a tensor or an iterable of tensors."""
     if isinstance(images, (str, os.PathLike)):
-        files = list_images(images)
+        files = scored_images(images)
         return (b for _, b in iter_batches([[f] for f in files], batch_size, progress=False))
     return unit_batches(images, batch_size, value_range)
 

@@ -23,10 +23,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from translate.data.folders import list_images
 from translate.evaluation import cache
 from translate.evaluation.features import FEATURES, build_features, extract
-from translate.evaluation.loading import HALVES, iter_batches
+from translate.evaluation.loading import HALVES, iter_batches, scored_images
 from translate.evaluation.report import add_common_arguments, print_json, resolve_device
 
 log = logging.getLogger(__name__)
@@ -108,7 +107,7 @@ def folder_features(folder: str | os.PathLike, net: nn.Module, *, batch_size: in
                     skipped: list | None = None) -> tuple[torch.Tensor, str]:
     """(N, D) features of every readable image under `folder` and the cache status ("hit", "miss" or "off");
     unreadable images are appended to `skipped` (see loading.iter_batches)."""
-    files = list_images(folder)
+    files = scored_images(folder, skipped)
     key = cache.folder_key(folder, files, net.description, half=half) if use_cache else None
     if key is not None:
         cached = cache.load_features(key)

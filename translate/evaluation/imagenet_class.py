@@ -17,9 +17,8 @@ import re
 import torch
 from torch import nn
 
-from translate.data.folders import list_images
 from translate.evaluation.features import build_classifier, extract
-from translate.evaluation.loading import iter_batches
+from translate.evaluation.loading import iter_batches, scored_images
 from translate.evaluation.report import add_common_arguments, print_json, resolve_device
 
 
@@ -78,9 +77,9 @@ def classify_folder(folder: str | os.PathLike, imagenet_class: str | int, *, bat
                     workers: int = 0, progress: bool = True) -> dict:
     """The full `translate eval imagenet-class` report."""
     index, description = resolve_class(imagenet_class)
-    files = list_images(folder)
-    classifier = build_classifier().to(device)
     skipped: list = []
+    files = scored_images(folder, skipped)
+    classifier = build_classifier().to(device)
     batches = (images for _, images in iter_batches([[f] for f in files], batch_size, None, workers,
                                                     desc="classify", progress=progress, skipped=skipped))
     probs = probabilities(classifier, batches, device)

@@ -16,11 +16,24 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from translate.data.folders import GALLERY_DIR, list_images
 from translate.data.images import ImageReadError, load_image
 
 log = logging.getLogger(__name__)
 
 HALVES = ("left", "right")
+
+
+def scored_images(folder: str | os.PathLike, skipped: list | None = None) -> list[Path]:
+    """The images of `folder` a metric scores: never the thumbnails translate gallery writes into its _gallery/
+    (a convert output folder with a gallery would otherwise count each input and output twice). What was left out
+    is appended to `skipped` as one {"path", "reason"} entry, so a report says what it did not read."""
+    files = list_images(folder)
+    kept = [f for f in files if GALLERY_DIR not in f.relative_to(folder).parts[:-1]]
+    if skipped is not None and len(kept) < len(files):
+        skipped.append({"path": str(Path(folder) / GALLERY_DIR), "reason": f"{len(files) - len(kept)} images of "
+                        "translate gallery's pages (generated thumbnails, not scored)"})
+    return kept
 
 
 def crop_half(img: torch.Tensor, half: str | None) -> torch.Tensor:

@@ -15,8 +15,8 @@ import os
 import torch
 from torch import nn
 
-from translate.data.folders import match_pairs
-from translate.evaluation.loading import HALVES, iter_batches
+from translate.data.folders import GALLERY_DIR, match_pairs
+from translate.evaluation.loading import HALVES, iter_batches, scored_images
 from translate.evaluation.perceptual import build_perceptual
 from translate.evaluation.report import add_common_arguments, print_json, resolve_device
 
@@ -63,12 +63,19 @@ def _unit(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 255 if images.dtype == torch.uint8 else images.float()
 
 
+def scored_images_note(pred) -> list[dict]:
+    """What the pairing left out of the predictions folder (a gallery's thumbnails), as report entries."""
+    note: list = []
+    scored_images(pred, note)
+    return note
+
+
 def paired_folders(pred: str | os.PathLike, target: str | os.PathLike, *, target_half: str | None = None,
                    lpips_backbone: str | None = None, batch_size: int = 32, device="cpu", workers: int = 0,
                    progress: bool = True) -> dict:
     """The full `translate eval paired` report."""
     try:
-        pairs = match_pairs(pred, target)
+        pairs = match_pairs(pred, target, skip_dirs=(GALLERY_DIR,))
     except ValueError as err:
         raise ValueError(f"predictions do not pair up with targets (A = --pred, B = --target): {err}") from err
     perceptual = build_perceptual(lpips_backbone).to(device)
@@ -79,7 +86,7 @@ def paired_folders(pred: str | os.PathLike, target: str | os.PathLike, *, target
     return {**scores, "perceptual_metric": perceptual.description, "psnr_cap_db": PSNR_CAP_DB,
             "ssim_window": "gaussian 11x11, sigma 1.5", "value_range": "[0, 1] RGB",
             "n_pairs": len(pairs) - len(skipped), "pred": str(pred), "target": str(target), "target_half": target_half,
-            "skipped": skipped}
+            "skipped": scored_images_note(pred) + skipped}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

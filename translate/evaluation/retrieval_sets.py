@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from translate.data.folders import list_images
 from translate.data.labeled import find_classes
+from translate.evaluation.loading import scored_images
 
 MATCHES = ("class", "name")
 DISTRACTOR = -2  # the class label of a distractor image: equal to no query's
@@ -40,7 +40,7 @@ def retrieval_set(query: Path, gallery: Path, match: str = "class", pairs: Path 
     for folder in (query, gallery, *distractors):
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} {'is not a folder' if folder.exists() else 'does not exist'}")
-    extra = [f for folder in distractors for f in list_images(folder)]
+    extra = [f for folder in distractors for f in scored_images(folder)]
     if pairs is not None:
         return _from_pairs(query, gallery, pairs, extra)
     if match == "class":
@@ -54,7 +54,8 @@ def _by_class(query: Path, gallery: Path, extra: list[Path]) -> RetrievalSet:
     names = sorted(set(find_classes(query)) | set(find_classes(gallery)))  # one numbering for both folders
 
     def labeled(root: Path) -> tuple[list[Path], list[int]]:
-        pairs = [(f, i) for i, name in enumerate(names) if (root / name).is_dir() for f in list_images(root / name)]
+        pairs = [(f, i) for i, name in enumerate(names) if (root / name).is_dir()
+                 for f in scored_images(root / name)]
         return [f for f, _ in pairs], [i for _, i in pairs]
 
     query_files, query_labels = labeled(query)
@@ -64,7 +65,7 @@ def _by_class(query: Path, gallery: Path, extra: list[Path]) -> RetrievalSet:
 
 
 def _instance_gallery(gallery: Path, extra: list[Path]) -> tuple[list[Path], list[str]]:
-    files = list_images(gallery) + extra
+    files = scored_images(gallery) + extra
     return files, [_relative(f, gallery) for f in files]
 
 
@@ -81,7 +82,7 @@ def _by_name(query: Path, gallery: Path, extra: list[Path]) -> RetrievalSet:
             raise ValueError(f"{gallery}: {files[by_stem[stem]].name} and {f.name} have the same name; --match name "
                              "needs one gallery file per name (or give --pairs)")
         by_stem[stem] = i
-    query_files = list_images(query)
+    query_files = scored_images(query)
     labels = [by_stem.get(f.relative_to(query).with_suffix("").as_posix(), -1) for f in query_files]
     return RetrievalSet(query_files, labels, files, list(range(len(files))), names, "instance")
 
