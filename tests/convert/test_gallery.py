@@ -58,3 +58,16 @@ def test_unreadable_output_is_shown_as_text_and_command_errors(tmp_path, capsys)
     assert "does not exist" in capsys.readouterr().err
     assert cli.main(["gallery", str(inp), str(inp)]) == 2
     assert not (inp / "_gallery").exists()
+
+
+def test_thumbnails_show_a_progress_bar_unless_told_not_to(tmp_path, capsys):
+    from tests.helpers import write_images
+    from translate import cli
+
+    write_images(tmp_path / "in", 3, (16, 16), seed=0)
+    write_images(tmp_path / "out", 3, (16, 16), seed=1)
+    assert cli.main(["gallery", str(tmp_path / "in"), str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "thumbnails: 100%" in err and "6/6" in err  # an input and an output thumbnail per pair
+    assert cli.main(["gallery", str(tmp_path / "in"), str(tmp_path / "out"), "--no-progress"]) == 0
+    assert "thumbnails" not in capsys.readouterr().err

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from PIL import Image
+from tqdm import tqdm
 
 from translate.convert.manifest import GALLERY, MANIFEST
 from translate.convert.plan import walk
@@ -34,10 +35,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--per-page", type=int, default=100, help="rows per page")
     parser.add_argument("--thumb-size", type=int, default=256, help="longest side of a thumbnail, pixels")
     parser.add_argument("--workers", type=int, default=4, help="threads making thumbnails")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
 def run(args) -> int:
-    index = build_gallery(args.input_dir, args.output_dir, args.per_page, args.thumb_size, args.workers)
+    index = build_gallery(args.input_dir, args.output_dir, args.per_page, args.thumb_size, args.workers,
+                          progress=not args.no_progress)
     print(f"gallery: {index}")
     return 0
 
@@ -86,7 +89,7 @@ def make_thumbnail(source: Path, thumb: Path, size: int, folder: OutputFolder) -
 
 
 def build_gallery(input_dir: Path, output_dir: Path, per_page: int = 100, thumb_size: int = 256,
-                  workers: int = 4) -> Path:
+                  workers: int = 4, progress: bool = True) -> Path:
     """Write the thumbnails and pages; returns the first page, OUTPUT_DIR/_gallery/index.html."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not output_dir.is_dir():
@@ -113,7 +116,8 @@ def build_gallery(input_dir: Path, output_dir: Path, per_page: int = 100, thumb_
             return None
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        made = set(pool.map(thumbnail_or_none, tasks))
+        made = set(tqdm(pool.map(thumbnail_or_none, tasks), total=len(tasks), desc="thumbnails", unit="img",
+                        disable=not progress))
     pages = [pairs[i:i + per_page] for i in range(0, len(pairs), per_page)]
     names = page_names(len(pages))
     for k, page in enumerate(pages):
