@@ -107,3 +107,17 @@ def test_reference_loader_refuses_pickled_code(tmp_path):
     torch.save({"model.1.weight": Evil()}, tmp_path / "evil.pth")
     with pytest.raises(Exception, match="[Ww]eights only"):
         load_reference_generator(tmp_path / "evil.pth", "resnet_6blocks")
+
+
+def test_exported_weights_get_the_permissions_of_the_umask(tmp_path):
+    import os
+    import stat
+
+    from tests.helpers import make_cyclegan_export
+
+    old = os.umask(0o022)
+    try:
+        export = make_cyclegan_export(tmp_path / "export")
+    finally:
+        os.umask(old)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in export.glob("*.safetensors")} == {0o644}

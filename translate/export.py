@@ -19,11 +19,12 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from translate.backbones import PRETRAINED_GENERATORS, DTNGenerator, EncoderClassifier, build_generator
 from translate.inference.translator import prepare_for_inference
+from translate.utils import save_safetensors
 
 EXPORT_FORMAT = 1
 CONFIG_NAME = "config.json"
@@ -39,7 +40,7 @@ def write_export(export_dir: str | Path, nets: dict, config) -> Path:
     for name, (net, _) in nets.items():
         tensors = {k: v.detach().to("cpu", memory_format=torch.contiguous_format).clone()
                    for k, v in net.state_dict().items()}
-        save_file(tensors, str(tmp / f"{name}.safetensors"))
+        save_safetensors(tensors, str(tmp / f"{name}.safetensors"))
     training = config.to_dict() if dataclasses.is_dataclass(config) else config
     description = {
         "format": EXPORT_FORMAT,

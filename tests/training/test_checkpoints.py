@@ -172,7 +172,7 @@ def test_a_full_disk_is_named_and_leaves_no_temporary_folder(aligned_root, tmp_p
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoints, "save_file", no_space)
+    monkeypatch.setattr(checkpoints, "save_safetensors", no_space)
     run = tmp_path / "run"
     with pytest.raises(OSError, match="disk full while writing checkpoint .*step_00000002"):
         train(config.load(None, [*RUN, f"data.root={aligned_root}"]), run)

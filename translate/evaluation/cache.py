@@ -21,9 +21,9 @@ from typing import Sequence
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from translate.utils import atomic_path
+from translate.utils import atomic_path, save_safetensors
 
 
 def cache_dir() -> Path:
@@ -59,5 +59,6 @@ def save_features(key: str, features: torch.Tensor, about: dict) -> Path:
     """Store features atomically; `about` (folder, extractor) is kept as metadata for whoever inspects the file."""
     path = cache_dir() / f"{key}.safetensors"
     with atomic_path(path) as tmp:
-        save_file({"features": features.contiguous()}, tmp, metadata={"about": json.dumps(about, sort_keys=True)})
+        save_safetensors({"features": features.contiguous()}, tmp,
+                         metadata={"about": json.dumps(about, sort_keys=True)})
     return path

@@ -32,9 +32,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from translate.export import state_dict_problems
+from translate.utils import save_safetensors
 
 log = logging.getLogger(__name__)
 FORMAT = 1
@@ -136,7 +137,7 @@ def _write_main_files(folder: Path, step: int, state: TrainingState, world_size:
     for name, net in state.nets.items():
         tensors = {k: v.detach().to("cpu", memory_format=torch.contiguous_format).clone()
                    for k, v in net.state_dict().items()}
-        save_file(tensors, str(folder / "nets" / f"{name}.safetensors"))
+        save_safetensors(tensors, str(folder / "nets" / f"{name}.safetensors"))
     for name, optimizer in state.optimizers.items():
         torch.save(optimizer.state_dict(), folder / "optimizers" / f"{name}.pt")
     objects = {name: obj.state_dict() for name, obj in state.objects.items()}
