@@ -63,3 +63,16 @@ def test_a_missing_dataset_is_one_line_naming_the_prepare_command(tmp_path, monk
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "python datasets/prepare.py horse2zebra" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_demo_prints_a_serve_command_that_runs_from_the_same_shell(monkeypatch, tmp_path):
+    from translate import demo
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / ".venv" / "bin" / "python"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / ".venv"))
+    monkeypatch.setattr(sys, "base_prefix", "/usr")
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    assert demo.command_prefix() == ".venv/bin/"  # make demo: the venv is not activated in the user's shell
+    monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path / ".venv"))
+    assert demo.command_prefix() == ""  # activated: `translate` is on PATH

@@ -6,7 +6,9 @@ writes input | output | target strips, so a new user sees the whole path: data, 
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -65,5 +67,14 @@ def run_demo(run_dir: Path, steps: int = 300) -> Path:
     save_sample_grid(sample_grid({"sketch": sketches, "output": outputs, "target": targets}), out)
     l1 = (outputs - targets).abs().mean().item()
     print(f"demo: trained {steps} steps; export in {export_dir}; held-out sketches -> {out} (L1 to target {l1:.3f})")
-    print(f"draw your own sketches for it: pip install -e '.[serve]' && translate serve {export_dir}")
+    print(f"draw your own sketches for it: {command_prefix()}translate serve {export_dir}")
     return out
+
+
+def command_prefix() -> str:
+    """How to reach the `translate` command from the shell that ran this: a virtual environment that is not
+    activated (make demo runs .venv/bin/python directly) is named, so the printed command works as printed."""
+    scripts = Path(sys.executable).parent
+    if sys.prefix != sys.base_prefix and os.environ.get("VIRTUAL_ENV") != sys.prefix:
+        return f"{os.path.relpath(scripts)}/"
+    return ""
