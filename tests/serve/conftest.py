@@ -40,12 +40,13 @@ def shared_workers(export_dir):
 
 @pytest.fixture
 def make_app(export_dir, shared_workers):
-    """make_app(limits=None, exports=None, hosts=loopback, **worker_options) -> (app, the first export's Worker).
-    Without exports and options the app runs on the shared workers; otherwise on new ones, closed afterwards."""
+    """make_app(limits=None, exports=None, hosts=loopback, fresh=False, **worker_options) -> (app, the first
+    export's Worker). Without exports and options the app runs on the shared workers, unless `fresh` (a live
+    server closes its app's workers when it stops); otherwise on new ones, closed afterwards."""
     made = []
 
-    def make(limits=None, exports=None, hosts=frozenset(LOOPBACK), **options):
-        if exports is None and not options:
+    def make(limits=None, exports=None, hosts=frozenset(LOOPBACK), fresh=False, **options):
+        if exports is None and not options and not fresh:
             workers = shared_workers
         else:
             workers = load_workers(exports or [export_dir], torch.device("cpu"), **options)

@@ -147,13 +147,16 @@ def test_refusals_name_the_problem(make_app, connect, data, limits, code, words)
     assert words in response.json()["detail"]
 
 
-def test_a_malformed_form_is_422_with_one_string(make_app, connect):
+def test_every_error_body_is_one_string(make_app, connect):
+    """FastAPI answers a malformed form with a list of problems; the API promises {"detail": "<one string>"}."""
     client = connect(make_app()[0])
     response = client.post("/api/translate", data={"net": "G_AB"})
     assert response.status_code == 422
     assert response.json() == {"detail": "missing form field 'image'; missing form field 'model'"}
     wrong_field = client.post("/api/translate", files={"photo": ("a.png", png_bytes())}, data={"model": "export"})
     assert wrong_field.status_code == 422 and wrong_field.json() == {"detail": "missing form field 'image'"}
+    for answer in [client.get("/api/nothing"), client.get("/api/translate"), client.delete("/api/models")]:
+        assert answer.status_code in (404, 405) and isinstance(answer.json()["detail"], str), answer.text
 
 
 def test_unknown_model_or_net_is_404_and_a_missing_choice_400(make_app, connect):
@@ -233,7 +236,7 @@ def test_a_request_whose_caller_left_is_skipped(make_app, live_server, paused):
 
 
 def test_shutdown_finishes_the_requests_in_flight(make_app, live_server, paused):
-    app, worker = make_app()
+    app, worker = make_app(fresh=True)
     lane = worker.lanes["small"]
     server, url = live_server(app)
     with ThreadPoolExecutor(1) as pool:

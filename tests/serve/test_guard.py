@@ -65,7 +65,7 @@ def test_a_post_needs_its_own_origin_or_the_script_header(make_app, headers, cod
 
 
 def test_a_real_server_refuses_a_rebound_or_cross_site_post(make_app, live_server):
-    _, url = live_server(make_app(queue_size=2)[0])  # its own workers: the server's end closes them
+    _, url = live_server(make_app(fresh=True)[0])
     port = url.rsplit(":", 1)[1]
     assert httpx.post(f"{url}/api/translate", **upload()).status_code == 403
     assert httpx.get(f"{url}/api/models", headers={"Host": f"evil.example:{port}"}).status_code == 400

@@ -19,8 +19,7 @@ function setStatus(text, isError = false) {
 
 async function errorText(response) {
   try {
-    const body = await response.json();
-    return typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+    return (await response.json()).detail; // every error of the server is {"detail": "<one string>"}
   } catch {
     return `${response.status} ${response.statusText}`;
   }
