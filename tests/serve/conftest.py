@@ -24,8 +24,9 @@ from translate.serve.worker import load_workers
 
 @pytest.fixture(scope="session")
 def export_dir(tmp_path_factory):
-    """G_AB: RGB -> gray, G_BA: gray -> RGB, so both channel conversions are exercised."""
-    return make_cyclegan_export(tmp_path_factory.mktemp("serve") / "export", channels_a=3, channels_b=1)
+    """G_AB: RGB -> gray, G_BA: gray -> RGB, so both channel conversions are exercised. Served as studio/export
+    (a model is named by its run folder and its own)."""
+    return make_cyclegan_export(tmp_path_factory.mktemp("serve") / "studio" / "export", channels_a=3, channels_b=1)
 
 
 @pytest.fixture(scope="session")

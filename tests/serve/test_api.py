@@ -46,7 +46,7 @@ def wait_until(condition, seconds: float = 10) -> None:
         time.sleep(0.02)
 
 
-def post(client, data: bytes, model="export", net="G_AB", name="image.png"):
+def post(client, data: bytes, model="studio/export", net="G_AB", name="image.png"):
     """POST one upload as the studio's page does (the client says who it is, see the `connect` fixture)."""
     fields = {"model": model} | ({"net": net} if net else {})
     return client.post("/api/translate", files={"image": (name, data, "application/octet-stream")}, data=fields)
@@ -78,10 +78,11 @@ def test_models_list_each_generator_and_the_card(make_app, connect, tmp_path):
     app, _ = make_app()
     client = connect(app)
     health = client.get("/healthz").json()
-    assert (health["status"], health["models"]) == ("ok", ["export"])
-    assert {lane: state["state"] for lane, state in health["workers"]["export"].items()}.keys() == {"small", "large"}
+    assert (health["status"], health["models"]) == ("ok", ["studio/export"])
+    assert health["workers"]["studio/export"].keys() == {"small", "large"}
     (model,) = client.get("/api/models").json()["models"]
-    assert model["name"] == "export" and model["card"]["model"] == "cyclegan" and model["card"]["scores"] is None
+    assert model["name"] == "studio/export" and model["card"]["model"] == "cyclegan"
+    assert model["card"]["scores"] is None
     assert [(n["name"], n["direction"], n["in_channels"], n["out_channels"]) for n in model["nets"]] == [
         ("G_AB", "A to B", 3, 1), ("G_BA", "B to A", 1, 3)]
     assert {n["size_multiple"] for n in model["nets"]} == {4} and {n["inference_mode"] for n in model["nets"]} == {
@@ -116,7 +117,7 @@ def test_no_answer_holds_a_path_on_the_server(make_app, connect, tmp_path):
     assert model["card"]["data"] == "horse2zebra"  # the data set's name, not where it lies
     assert model["card"]["scores"] == {"step": 10, "fid": 80.0}
     answers = [client.get("/healthz"), client.get("/api/models"), post(client, png_bytes((64, 64))[:300],
-               model="export"), post(client, b"text", model="export"), post(client, png_bytes(), model="x")]
+               model="h2z/export"), post(client, b"text", model="h2z/export"), post(client, png_bytes(), model="x")]
     assert [answer.status_code for answer in answers] == [200, 200, 400, 415, 404]
     for answer in answers:
         for text in strings_in(answer.json()):
@@ -153,7 +154,8 @@ def test_every_error_body_is_one_string(make_app, connect):
     response = client.post("/api/translate", data={"net": "G_AB"})
     assert response.status_code == 422
     assert response.json() == {"detail": "missing form field 'image'; missing form field 'model'"}
-    wrong_field = client.post("/api/translate", files={"photo": ("a.png", png_bytes())}, data={"model": "export"})
+    wrong_field = client.post("/api/translate", files={"photo": ("a.png", png_bytes())},
+                              data={"model": "studio/export"})
     assert wrong_field.status_code == 422 and wrong_field.json() == {"detail": "missing form field 'image'"}
     for answer in [client.get("/api/nothing"), client.get("/api/translate"), client.delete("/api/models")]:
         assert answer.status_code in (404, 405) and isinstance(answer.json()["detail"], str), answer.text
@@ -161,9 +163,9 @@ def test_every_error_body_is_one_string(make_app, connect):
 
 def test_unknown_model_or_net_is_404_and_a_missing_choice_400(make_app, connect):
     client = connect(make_app()[0])
-    for model, net, code, words in [("nope", "G_AB", 404, "unknown model 'nope'; served: export"),
-                                    ("export", "G_XY", 404, "no generator 'G_XY'; it has G_AB, G_BA"),
-                                    ("export", None, 400, "choose one")]:
+    for model, net, code, words in [("nope", "G_AB", 404, "unknown model 'nope'; served: studio/export"),
+                                    ("studio/export", "G_XY", 404, "no generator 'G_XY'; it has G_AB, G_BA"),
+                                    ("studio/export", None, 400, "choose one")]:
         response = post(client, png_bytes(), model=model, net=net)
         assert (response.status_code, words in response.json()["detail"]) == (code, True), response.text
 
@@ -221,7 +223,7 @@ def test_a_request_whose_caller_left_is_skipped(make_app, live_server, paused):
     app, worker = make_app(queue_size=4)
     lane = worker.lanes["small"]
     _, url = live_server(app)
-    files, form = {"image": ("a.png", png_bytes())}, {"model": "export", "net": "G_AB"}
+    files, form = {"image": ("a.png", png_bytes())}, {"model": "studio/export", "net": "G_AB"}
     headers = {"X-Requested-With": "tests"}
     with ThreadPoolExecutor(1) as pool:
         with paused(lane):
@@ -242,7 +244,7 @@ def test_shutdown_finishes_the_requests_in_flight(make_app, live_server, paused)
     with ThreadPoolExecutor(1) as pool:
         with paused(lane):
             running = pool.submit(httpx.post, f"{url}/api/translate", files={"image": ("a.png", png_bytes())},
-                                  data={"model": "export", "net": "G_AB"}, headers={"X-Requested-With": "tests"},
+                                  data={"model": "studio/export", "net": "G_AB"}, headers={"X-Requested-With": "tests"},
                                   timeout=20)
             wait_until(lambda: lane.health()["running_s"] is not None)
             server.should_exit = True  # what uvicorn's SIGINT / SIGTERM handler does

@@ -17,7 +17,7 @@ from translate.serve.guard import allowed_hosts, host_name
 def upload() -> dict:
     buffer = io.BytesIO()
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(buffer, format="PNG")
-    return {"files": {"image": ("a.png", buffer.getvalue())}, "data": {"model": "export", "net": "G_AB"}}
+    return {"files": {"image": ("a.png", buffer.getvalue())}, "data": {"model": "studio/export", "net": "G_AB"}}
 
 
 @pytest.mark.parametrize("value, name", [("localhost:7860", "localhost"), ("LocalHost", "localhost"),

@@ -32,7 +32,8 @@ def sketch(seed: int) -> bytes:
 
 
 def post(client, data: bytes):
-    return client.post("/api/translate", files={"image": ("a.png", data)}, data={"model": "export", "net": "G_AB"})
+    return client.post("/api/translate", files={"image": ("a.png", data)},
+                       data={"model": "studio/export", "net": "G_AB"})
 
 
 def wait_until(condition, seconds: float = 60) -> None:
@@ -75,10 +76,12 @@ def test_a_slow_upload_is_stopped_and_its_worker_replaced_while_normal_clients_a
     assert [answer.status_code for answer in normal] == [200] * 12
     assert stopped.status_code == 504 and "longer than 3 s" in stopped.json()["detail"]
     seen = []
-    wait_until(lambda: seen.append(client.get("/healthz")) or seen[-1].status_code == 200 and large.replacements)
+    # One answer's own count, not large.replacements read after it: the replacement may start in between.
+    wait_until(lambda: seen.append(client.get("/healthz")) or seen[-1].status_code == 200
+               and seen[-1].json()["workers"]["studio/export"]["large"]["replacements"] == 1)
     restarting = [answer.json() for answer in seen if answer.status_code == 503]
-    assert restarting and restarting[0]["workers"]["export"]["large"]["state"] == "restarting"
+    assert restarting and restarting[0]["workers"]["studio/export"]["large"]["state"] == "restarting"
     assert "export large (restarting)" in restarting[0]["detail"]
-    assert seen[-1].json()["workers"]["export"]["large"]["replacements"] == 1
+    assert seen[-1].json()["workers"]["studio/export"]["large"]["replacements"] == 1
     assert post(client, png_of(64, 40)).status_code == 200  # the fresh process serves (64 px: the large lane)
     assert large.images == 1

@@ -161,7 +161,7 @@ def create_app(workers: dict[str, Worker], limits: Limits | None = None,
         job = worker.lane_for(width, height).reserve(net, deadline)  # Busy before decoding takes any memory
         try:
             spec = worker.models[net]
-            pixels, alpha = await run_in_threadpool(decode_upload, data, spec.in_channels)
+            pixels, alpha = await run_in_threadpool(decode_upload, data, spec.in_channels, worker.scale)
             job.start(pixels)
             del pixels  # the lane holds the image until it is sent to the worker process, no longer
             output = await wait_for_output(job.future, request, deadline, limits.timeout)

@@ -44,6 +44,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--large-queue-size", type=int, default=2, help="requests for larger (tiled) images "
                         "waiting per export before 503; they run in a process of their own")
     parser.add_argument("--max-batch", type=int, default=8, help="same-size requests run in one forward pass")
+    parser.add_argument("--size", choices=("train", "keep"), default="train", help="train: resize each upload "
+                        "as the model's training images were, as `translate convert` does; keep: its own size")
     parser.add_argument("--timeout", type=float, default=60, help="seconds a request may wait and run (else 504); "
                         "work past it is stopped by replacing the worker process")
 
@@ -69,7 +71,7 @@ def run(args) -> int:
 
     workers = load_workers(args.exports, pick_device(args.device), precision=args.precision,
                            tile=args.tile or None, overlap=args.overlap, queue_size=args.queue_size,
-                           large_queue_size=args.large_queue_size, max_batch=args.max_batch)
+                           large_queue_size=args.large_queue_size, max_batch=args.max_batch, size=args.size)
     limits = Limits(int(args.max_upload_mb * 2**20), int(args.max_megapixels * 1e6), args.max_side, args.max_aspect,
                     args.timeout)
     hosts = allowed_hosts(args.host, args.allowed_host)
@@ -77,5 +79,9 @@ def run(args) -> int:
                             timeout_graceful_shutdown=int(args.timeout) + 5)
     print(f"studio: http://{args.host}:{args.port}/ ({', '.join(workers)}); answers to Host "
           f"{', '.join(sorted(hosts)) if hosts else 'any'}", flush=True)
+    for name, worker in workers.items():
+        if worker.scale is not None:
+            print(f"{name}: uploads are resized to the model's training scale ({worker.scale}); --size keep "
+                  "translates them at their own size", flush=True)
     uvicorn.Server(config).run()
     return 0

@@ -107,7 +107,8 @@ class Lane:
 
     def health(self) -> dict:
         running = self._running_since
-        return {"state": self.state, "queued": len(self._waiting), "replacements": self.replacements,
+        replacements = self.replacements  # read before the state, which _restart sets before the count
+        return {"state": self.state, "queued": len(self._waiting), "replacements": replacements,
                 "running_s": round(time.monotonic() - running, 2) if running is not None else None,
                 "images": self.images, "batches": self.batches}
 

@@ -49,14 +49,15 @@ def read_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def decode_upload(data: bytes, channels: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """HxWxC uint8 with C = `channels`, plus the alpha if the image has one: exactly what convert feeds the net.
-    Call it only after read_size and the Limits accepted the header."""
+def decode_upload(data: bytes, channels: int, size=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """HxWxC uint8 with C = `channels`, plus the alpha if the image has one: exactly what convert feeds the net
+    (`size` as convert's: the training scale, or None). Call it only after read_size and the Limits accepted the
+    header."""
     with tempfile.TemporaryDirectory(prefix="translate-serve-") as folder:
         path = Path(folder) / "upload"
         path.write_bytes(data)
         try:
-            return decode(path, channels)
+            return decode(path, channels, size)
         except ImageReadError as error:
             # the temporary path is the server's business, not the client's
             raise UploadError(400, f"corrupt image: {error.reason.replace(str(path), 'the upload')}") from error

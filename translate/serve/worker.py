@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from translate.export import read_export_config
+from translate.inference.scale import resolve_size
 from translate.inference.tiling import check_tile
 from translate.serve.lane import Lane
 
@@ -38,9 +39,11 @@ class Worker:
     per lane; `max_batch` small requests of one size share a forward."""
 
     def __init__(self, path: str | Path, device: torch.device, precision: str = "fp32", tile: int | None = 512,
-                 overlap: int = 32, queue_size: int = 16, large_queue_size: int = 2, max_batch: int = 8):
+                 overlap: int = 32, queue_size: int = 16, large_queue_size: int = 2, max_batch: int = 8,
+                 size: str = "train"):
         self.path = Path(path)
         self.description = read_export_config(self.path)
+        self.scale = resolve_size(size, self.description)  # what every upload is resized to, as convert --size
         self.models = {name: Net(**{f.name: spec[f.name] for f in fields(Net)})
                        for name, spec in self.description["nets"].items() if spec["role"] == "generator"}
         if not self.models:
@@ -58,8 +61,13 @@ class Worker:
             self.close()
             raise
 
+    def scaled(self, width: int, height: int) -> tuple[int, int]:
+        """The size an upload of width x height is translated at."""
+        return self.scale.size(width, height) if self.scale is not None else (width, height)
+
     def lane_for(self, width: int, height: int) -> Lane:
-        return self.lanes["small" if max(width, height) <= self.small_side else "large"]
+        """The lane for an upload of this size (as uploaded: it is resized on its way to the lane)."""
+        return self.lanes["small" if max(self.scaled(width, height)) <= self.small_side else "large"]
 
     def health(self) -> dict:
         return {name: lane.health() for name, lane in self.lanes.items()}
@@ -71,10 +79,11 @@ class Worker:
 
 
 def export_names(paths: list[Path]) -> list[str]:
-    """Short unique names: each folder's name, with as many parent folders as it takes to tell them apart
-    (runs/a/export and runs/b/export are a/export and b/export); never the absolute path."""
+    """Short unique names: each folder's name with its run folder's (runs/horse2zebra/export is
+    horse2zebra/export: the studio names a model by its run, not by "export"), and with as many more parent
+    folders as it takes to tell them apart; never the absolute path."""
     parts = [Path(path).resolve().parts[1:] for path in paths]
-    for depth in range(1, max(len(p) for p in parts) + 1):
+    for depth in range(min(2, *(len(p) for p in parts)), max(len(p) for p in parts) + 1):
         names = ["/".join(p[-depth:]) for p in parts]
         if len(set(names)) == len(names):
             return names
