@@ -22,7 +22,7 @@ from tests.helpers import make_cyclegan_export
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1280,860"]
-# The screenshot stays in tmp_path; with SAVE_SCREENSHOT=1 it also replaces the README's docs/studio.png.
+# With STUDIO_EXPORT set, the screenshot of the drawn bag replaces docs/studio.png.
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "studio.png"
 # [distinct colours, a checksum] of an <img>'s pixels, read through a canvas (blob: URLs are same-origin).
 PIXELS_JS = """
@@ -65,25 +65,42 @@ def stroke(driver, canvas, points) -> None:
     actions.release().perform()
 
 
+# A bag: body, rounded bottom, handle (offsets from the canvas centre, in screen pixels of a 512 px canvas).
+BAG = [[(-150, -40), (150, -40), (170, 120), (130, 170), (-130, 170), (-170, 120), (-150, -40)],
+       [(-80, -40), (-70, -130), (0, -160), (70, -130), (80, -40)], [(-150, 30), (150, 30)]]
+
+
 def test_draw_and_upload_in_a_real_browser(browser, make_app, live_server, tmp_path):
-    export = make_cyclegan_export(tmp_path / "tiny-cyclegan")  # RGB -> RGB, untrained
-    _, url = live_server(make_app(exports=[export])[0])
+    """With STUDIO_EXPORT=EXPORT (a trained sketch -> handbag model) the drawing is of a bag, for docs/studio.png."""
+    trained = os.environ.get("STUDIO_EXPORT")
+    export = Path(trained) if trained else make_cyclegan_export(tmp_path / "tiny" / "cyclegan")  # untrained
+    app, worker = make_app(exports=[export])
+    _, url = live_server(app)
     browser.get(url)
     wait = WebDriverWait(browser, 20)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#net option"))
-    assert "G_AB" in browser.find_element(By.ID, "net").text and "cyclegan" in browser.find_element(By.ID, "card").text
+    model = "pix2pix" if trained else "cyclegan"
+    assert model in browser.find_element(By.ID, "card").text and export.parent.name in browser.page_source
     canvas, output = browser.find_element(By.ID, "canvas"), browser.find_element(By.ID, "output")
+    size = browser.execute_script("return [arguments[0].width, arguments[0].getBoundingClientRect().width]", canvas)
+    model_size = worker.description["preprocess"]["crop_size"]
+    assert size[0] == model_size and size[1] >= 512  # the model's pixels, drawn on at a size a hand can use
 
     def version() -> int:
         return int(output.get_attribute("data-version"))
 
-    stroke(browser, canvas, [(-90, -80), (-30, -60), (20, -10), (70, 60)])
-    stroke(browser, canvas, [(-80, 70), (-10, 20), (60, -70)])
+    for points in BAG:
+        stroke(browser, canvas, points)
     wait.until(lambda d: version() >= 1)
     colours, first = browser.execute_script(PIXELS_JS, output)
     assert colours > 1, "the translation is blank"
-    assert browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", output) == [256,
-                                                                                                              256]
+    natural = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", output)
+    assert natural == [model_size, model_size]
+    if trained:  # the screenshot shows the bag, not the test's scribbles below
+        wait.until(lambda d: d.execute_script("return arguments[0].complete", output))
+        browser.save_screenshot(str(tmp_path / "studio.png"))
+        shutil.copyfile(tmp_path / "studio.png", SCREENSHOT)
+        return
     drawn = version()
     browser.find_element(By.ID, "width").send_keys("\ue014" * 10)  # ArrowRight: a wider pen
     stroke(browser, canvas, [(-100, 0), (0, 100), (100, 0), (0, -100), (-100, 0)])
@@ -100,7 +117,4 @@ def test_draw_and_upload_in_a_real_browser(browser, make_app, live_server, tmp_p
     assert link.get_attribute("download") == "photo_G_AB.png" and link.get_attribute("href").startswith("blob:")
     assert not browser.find_elements(By.CSS_SELECTOR, ".result .message.error")
 
-    browser.save_screenshot(str(tmp_path / "studio.png"))
-    if os.environ.get("SAVE_SCREENSHOT") == "1":
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        shutil.copyfile(tmp_path / "studio.png", SCREENSHOT)
+

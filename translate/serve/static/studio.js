@@ -100,9 +100,12 @@ function showCard() {
 const canvas = $("canvas");
 const ctx = canvas.getContext("2d");
 
+// The canvas holds the model's input pixels (what is sent is what the model reads); on screen it is at least
+// MIN_SCREEN px, so a 64 or 128 px model is drawn on at a size a hand can use.
+const MIN_SCREEN = 512;
 function resizeCanvas(size) {
   canvas.width = canvas.height = size;
-  document.documentElement.style.setProperty("--size", `${Math.min(size, 512)}px`);
+  document.documentElement.style.setProperty("--size", `${Math.max(size, MIN_SCREEN)}px`);
   redraw();
 }
 
