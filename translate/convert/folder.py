@@ -105,8 +105,8 @@ def convert(args) -> int:
     todo = [job for job, e in zip(mine, exists) if not e]
     done = [job for job, e in zip(mine, exists) if e]
     if state.is_main_process:
-        say_size(args.size, size)
         folder.check_writable()
+        say_size(args.size, size)
         remove_stale_temporaries(args.output_dir)  # half-written outputs of a killed run
         write_manifest(folder, settings, complete=False)
     batch_size = args.batch_size or (1 if device.type == "cpu" else 8)
