@@ -133,7 +133,6 @@ def test_docs_links_resolve(page):
     assert broken_links(page) == []
 
 
-@pytest.mark.xfail(reason="README links are fixed in the README rewrite", strict=False)
 def test_readme_links_resolve():
     assert broken_links(REPO / "README.md") == []
 
