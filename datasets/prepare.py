@@ -35,8 +35,8 @@ from translate.data_root import DEFAULT, VARIABLE, data_root  # noqa: E402
 
 log = logging.getLogger("prepare")
 
-COUNT_NOTE = ("local copies often differ from the release (mirrors drop, add or re-split files, e.g. "
-              "../shared/data/horse2zebra holds 1,066 / 1,333 training images and no test split on purpose); "
+COUNT_NOTE = ("local copies often differ from the release (mirrors drop, add or re-split files, e.g. a "
+              "horse2zebra copy with 1,066 / 1,333 training images and no test split, on purpose); "
               "the toolkit works with any counts, so this is only a warning")
 
 
