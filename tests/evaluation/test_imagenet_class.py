@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from translate.evaluation import imagenet_class
+from translate.evaluation.imagenet_class import class_scores, resolve_classes
 
 from .synthetic import shared_images
 
@@ -59,3 +60,18 @@ def test_cli_prints_one_json_object(tmp_path, capsys, classifier, monkeypatch):
     result = json.loads(out)
     assert {"mean_prob", "top1", "top5"} <= set(result) and result["class_index"] == 340 and result["n"] == 3
     assert result["top1"] == 1.0 and result["image_size"] == 224
+
+
+def test_several_classes_count_as_one():
+    probs = torch.tensor([[0.5, 0.3, 0.1, 0.05, 0.03, 0.02],    # top-1 class 0
+                          [0.1, 0.1, 0.5, 0.2, 0.05, 0.05],     # top-1 class 2, class 0 in the top 5
+                          [0.0, 0.0, 0.0, 0.0, 0.0, 1.0]])      # class 5 only; 0 and 1 tie for last places
+    scores = class_scores(probs, [0, 3])
+    assert scores["mean_prob"] == pytest.approx((0.55 + 0.3 + 0.0) / 3)
+    assert scores["top1"] == pytest.approx(1 / 3) and scores["top5"] >= 2 / 3
+    assert class_scores(probs, [2])["top1"] == class_scores(probs, 2)["top1"] == pytest.approx(1 / 3)
+
+
+def test_classes_by_comma_name_the_union():
+    indices, description = resolve_classes("purse, mailbag,414,wallet")
+    assert indices == [748, 636, 414, 893] and description.startswith("purse | mailbag")
