@@ -60,6 +60,9 @@ class TrainConfig:
 
     max_steps: int = 200_000
     max_minutes: float = 0.0  # > 0: also stop (checkpoint and export) after this much training time, over resumes
+    # > 0: size the run in minutes on this machine: max_steps and decay_steps (keeping the recipe's share) are
+    # fixed from the speed measured over the first steps, and recorded (translate/training/budget.py)
+    budget_minutes: float = 0.0
     decay_steps: int = 100_000  # learning rate constant, then linear to zero over the last decay_steps
     seed: int = 0
     mixed_precision: str = "no"  # no | fp16 | bf16
@@ -169,12 +172,12 @@ def from_dict(raw: dict) -> Config:
 
 
 # Keys whose values must lie in a range, where it applies (a model without `ngf` has no such key).
-AT_LEAST = {"train.max_steps": 1, "train.max_minutes": 0, "train.decay_steps": 0, "train.log_every": 1,
-            "train.sample_every": 1, "train.checkpoint_every": 1, "train.keep_checkpoints": 0, "data.batch_size": 1,
-            "data.num_workers": 0, "data.load_size": 1, "data.crop_size": 1, "eval.every": 0, "eval.max_images": 1,
-            "eval.batch_size": 1, "model.ngf": 1, "model.ndf": 1, "model.n_layers_d": 1, "model.pool_size": 0,
-            "model.num_classes": 1, "model.embedding_dim": 1, "model.image_size": 1, "model.num_patches": 1,
-            "model.freeze_encoder_steps": 0}
+AT_LEAST = {"train.max_steps": 1, "train.max_minutes": 0, "train.budget_minutes": 0, "train.decay_steps": 0,
+            "train.log_every": 1, "train.sample_every": 1, "train.checkpoint_every": 1, "train.keep_checkpoints": 0,
+            "data.batch_size": 1, "data.num_workers": 0, "data.load_size": 1, "data.crop_size": 1, "eval.every": 0,
+            "eval.max_images": 1, "eval.batch_size": 1, "model.ngf": 1, "model.ndf": 1, "model.n_layers_d": 1,
+            "model.pool_size": 0, "model.num_classes": 1, "model.embedding_dim": 1, "model.image_size": 1,
+            "model.num_patches": 1, "model.freeze_encoder_steps": 0}
 SKETCH_MODELS = ("pix2pix", "crossmatch")  # the models that read sketch | photo pairs
 POSITIVE = ("model.lr", "model.nce_t", "model.temperature")
 CHOICES = {"train.mixed_precision": ("no", "fp16", "bf16"), "train.on_nonfinite": ("stop", "rollback"),

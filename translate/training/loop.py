@@ -28,6 +28,7 @@ from translate.inference import emulated_precision
 from translate.models import MODELS
 from translate.models.common import Progress, StepCounter, TrainClock, linear_decay_lambda
 from translate.training import checkpoints
+from translate.training.budget import Budget
 from translate.training.divergence import (
     DivergedError,
     check_finite,
@@ -94,13 +95,17 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     decay = lr_factor(model, cfg.train)
     schedulers = {name: LambdaLR(opt.optimizer, decay) for name, opt in model.optimizers.items()}
     counter, clock = StepCounter(), TrainClock()
+    budget = Budget(cfg.train.budget_minutes, cfg.train.decay_steps / cfg.train.max_steps) \
+        if cfg.train.budget_minutes else None
     # What a checkpoint holds: enough that a resumed run continues bit for bit (see training/checkpoints.py).
     state = checkpoints.TrainingState(
         nets=model.raw, optimizers=model.optimizers, scaler=accelerator.scaler,
-        objects={"step": counter, "clock": clock, "best_score": best,
+        objects={"step": counter, "clock": clock, "best_score": best, **({"budget": budget} if budget else {}),
                  **{f"lr_schedule_{n}": s for n, s in schedulers.items()}, **model.extra_state})
     if resume:
         folder = checkpoints.resume(root, state, accelerator)
+        if budget is not None and budget.fixed:  # the steps the run chose, not the recipe's
+            follow_budget(budget, cfg, model, schedulers)
         # The optimizers' saved lr is the old run's schedule; a resume may extend max_steps, so set this run's.
         set_scheduled_lrs(schedulers)
         if accelerator.is_main_process:
@@ -119,13 +124,15 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         return map(dataset.report, loader) if cfg.data.skip_unreadable else iter(loader)
 
     batches = batches_from(counter.step)
+    if budget is not None and not budget.fixed:
+        budget.begin(counter.step)
     rollback = cfg.train.on_nonfinite == "rollback"
     progress = tqdm(total=cfg.train.max_steps, initial=counter.step, desc="train", dynamic_ncols=True,
                     disable=not accelerator.is_main_process)
     images_per_step = cfg.data.batch_size * accelerator.num_processes
     tick = last_tick = time.perf_counter()
     tick_step = counter.step
-    while counter.step < cfg.train.max_steps:
+    while counter.step < cfg.train.max_steps or (budget is not None and not budget.fixed):
         try:
             batch = _to_device(next(batches), accelerator.device, memory_format)
             lrs = {f"lr_{name}": scheduler.get_last_lr()[0] for name, scheduler in schedulers.items()}
@@ -139,14 +146,22 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
             step = counter.step
             now = time.perf_counter()
             clock.seconds, last_tick = clock.seconds + now - last_tick, now  # training time, summed over resumes
-            final = step == cfg.train.max_steps or _out_of_time(clock, cfg.train, accelerator)
+            if budget is not None and not budget.fixed and (measured := budget.observe(step, clock.seconds)):
+                budget.fix(step, clock.seconds, _agreed(measured, accelerator))
+                follow_budget(budget, cfg, model, schedulers)
+                progress.total = cfg.train.max_steps
+                if accelerator.is_main_process:
+                    config_lib.save(cfg, run_dir / "config.yaml")  # the chosen steps: the run folder's truth
+            scheduled = budget is None or budget.fixed
+            final = scheduled and step == cfg.train.max_steps or _out_of_time(clock, cfg.train, accelerator)
             if step % cfg.train.log_every == 0 or final:
                 seconds = (time.perf_counter() - tick) / (step - tick_step)  # the steps since the last log or resume
                 tick, tick_step = time.perf_counter(), step
                 record = {"step": step, **losses, **lrs, "train_minutes": round(clock.seconds / 60, 4),
                           "sec_per_step": seconds, "images_per_s": images_per_step / seconds}
                 _log_metrics(accelerator, run_dir, record)
-                progress.set_postfix({k: f"{v:.3g}" for k, v in losses.items()})
+                left = {"min_left": f"{cfg.train.budget_minutes - clock.seconds / 60:.1f}"} if budget else {}
+                progress.set_postfix({**{k: f"{v:.3g}" for k, v in losses.items()}, **left})
             if accelerator.is_main_process and (step % cfg.train.sample_every == 0 or final):
                 with side_effect_free(model.raw.values()):
                     visuals = model.visuals(batch)
@@ -172,6 +187,8 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
             if not rollback:
                 raise
             roll_back(error, root, state, schedulers, accelerator)  # or re-raises: the limit, no checkpoint
+            if budget is not None and not budget.fixed:
+                budget.begin(counter.step)
             if accelerator.is_main_process:
                 _forget_metrics_after(run_dir / "metrics.jsonl", counter.step)
             batches = batches_from(counter.step)
@@ -187,11 +204,29 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
     return export_dir
 
 
+def follow_budget(budget: Budget, cfg, model, schedulers: dict) -> None:
+    """Train to the steps the budget chose: max_steps, decay_steps, and every schedule recomputed for them."""
+    cfg.train.max_steps, cfg.train.decay_steps = budget.max_steps, budget.decay_steps
+    factor = lr_factor(model, cfg.train)
+    for scheduler in schedulers.values():
+        scheduler.lr_lambdas = [factor] * len(scheduler.optimizer.param_groups)
+    set_scheduled_lrs(schedulers)
+
+
+def _agreed(seconds: float, accelerator) -> float:
+    """The slowest process's measured seconds per step: under DDP every process must choose the same steps."""
+    if accelerator.num_processes == 1:
+        return seconds
+    return float(accelerator.reduce(torch.tensor(seconds, device=accelerator.device), "max").item())
+
+
 def _out_of_time(clock: TrainClock, train_cfg, accelerator) -> bool:
-    """train.max_minutes reached; under DDP decided together, so that every process stops at the same step."""
-    if not train_cfg.max_minutes:
+    """train.max_minutes or train.budget_minutes reached; under DDP decided together, so that every process stops
+    at the same step."""
+    limits = [m for m in (train_cfg.max_minutes, train_cfg.budget_minutes) if m]
+    if not limits:
         return False
-    over = torch.tensor(float(clock.seconds >= train_cfg.max_minutes * 60), device=accelerator.device)
+    over = torch.tensor(float(clock.seconds >= min(limits) * 60), device=accelerator.device)
     if accelerator.num_processes > 1:
         over = accelerator.reduce(over, "max")
     return bool(over.item())
