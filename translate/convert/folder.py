@@ -44,8 +44,9 @@ from translate.convert.safe_paths import OutputFolder
 from translate.export import read_export_config
 from translate.inference import MODES, PRECISIONS, Translator, group_by_size, prepare_for_inference
 from translate.inference.allocator import retain_freed_memory
+from translate.inference.chain import Chain
 from translate.inference.compiled import COMPILE_MODES
-from translate.inference.model import add_model_arguments, load_model_from_args
+from translate.inference.model import add_model_arguments, load_model, load_model_from_args
 from translate.inference.scale import SIZE_HELP, resolve_size
 from translate.utils import die_with_parent, distributed_without_gpus, remove_stale_temporaries
 
@@ -73,6 +74,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--workers", type=int, help="decoding processes; default: CPU cores - 1, at most 4")
     parser.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
     parser.add_argument("--gallery", action="store_true", help="also write an HTML gallery (see translate gallery)")
+    parser.add_argument("--before", type=Path, metavar="EXPORT", help="an export each image goes through first "
+                        "(e.g. a sketch normaliser); its outputs are translated by MODEL as if converted again")
 
 
 def run(args) -> int:
@@ -87,7 +90,11 @@ def convert(args) -> int:
     start = time.perf_counter()
     folder = OutputFolder(args.input_dir, args.output_dir)
     model = load_model_from_args(args)
+    before = load_model(args.before) if args.before else None
     size = resolve_size(args.size, read_export_config(args.model) if args.model.is_dir() else None)
+    second_size = size
+    if before is not None:  # images are read for the first net; the second gets its outputs at its own scale
+        size = resolve_size(args.size, read_export_config(args.before))
     jobs, skipped = plan(args.input_dir, args.output_dir, args.format)
     # before anything is written: the run is refused whole, or every write is known to stay in OUTPUT_DIR
     folder.check_all(written_paths(args, jobs), [job.source for job in jobs])
@@ -95,7 +102,8 @@ def convert(args) -> int:
         raise ValueError(f"no image files under {args.input_dir} ({len(skipped)} other files or unreadable folders)")
     settings = {"model": model.describe(args.model), "mode": args.mode or model.inference_mode,
                 "size": str(size) if size else "keep", "half": args.half, "tile": args.tile,
-                "overlap": args.overlap if args.tile else None, "precision": args.precision}
+                "overlap": args.overlap if args.tile else None, "precision": args.precision,
+                **({"before": before.describe(args.before)} if before else {})}
     check_same_settings(args.output_dir, settings, args.overwrite)
     state = PartialState(cpu=args.device == "cpu" or distributed_without_gpus())
     device = pick_device(args.device, state)
@@ -112,10 +120,15 @@ def convert(args) -> int:
     batch_size = args.batch_size or (1 if device.type == "cpu" else 8)
     translator = Translator(prepare_for_inference(model.net, settings["mode"]), model.size_multiple, device,
                             args.precision, args.tile, args.overlap, batch_size, args.compile)
-    carry_alpha = 4 not in (model.in_channels, model.out_channels)
+    first = before or model
+    if before is not None:
+        translator = Chain(Translator(prepare_for_inference(before.net, before.inference_mode), before.size_multiple,
+                                      device, args.precision, args.tile, args.overlap, batch_size, args.compile),
+                           translator, model.in_channels, second_size)
+    carry_alpha = 4 not in (first.in_channels, model.out_channels)
     loop_start = time.perf_counter()
     with tqdm(total=len(mine), initial=len(done), unit="img", disable=not state.is_main_process) as progress:
-        converted, failed = convert_jobs(todo, folder, translator, model.in_channels, size, args.half, carry_alpha,
+        converted, failed = convert_jobs(todo, folder, translator, first.in_channels, size, args.half, carry_alpha,
                                          default_workers() if args.workers is None else args.workers, progress)
     loop_s = time.perf_counter() - loop_start
     existing = [existing_record(job) for job in done]

@@ -1,0 +1,37 @@
+"""Two generators in a row, as if the first one's outputs had been written and converted again with the second.
+
+A sketch normaliser (hand-drawn strokes -> the edge style a sketch -> photo model was trained on) is a model of its
+own; running the pair must not need a folder of intermediate files. Each output of the first net is taken as the
+uint8 image `translate convert` would have written, converted to the second net's channels and resized to its
+training scale as convert decodes a file, then translated: the chain computes exactly what the two commands do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from translate.inference.batching import group_by_size
+from translate.inference.pictures import to_model_input
+
+
+class Chain:
+    """`first` then `second` (Translators); `channels` and `scale` are what the second net reads."""
+
+    def __init__(self, first, second, channels: int, scale=None):
+        self.first, self.second, self.channels, self.scale = first, second, channels, scale
+        self.batch_size = first.batch_size  # convert groups its inputs by the first net's batch
+
+    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        middle = [as_picture(output) for output in self.first(images)]
+        ready = [to_model_input(picture, self.channels, self.scale) for picture in middle]
+        outputs: list = [None] * len(ready)
+        for group in group_by_size(range(len(ready)), lambda i: ready[i].shape, max(1, self.second.batch_size)):
+            for i, output in zip(group, self.second([ready[i] for i in group])):
+                outputs[i] = output
+        return outputs
+
+
+def as_picture(output: np.ndarray) -> Image.Image:
+    """An HxWxC uint8 output as the image file convert writes for it (alpha left aside, as convert decodes it)."""
+    return Image.fromarray(output[:, :, 0] if output.shape[2] == 1 else output)
