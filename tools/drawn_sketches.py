@@ -73,11 +73,8 @@ def score(args) -> dict:
     sets = {"edges": data / "edges", "drawn": args.drawn / "val" / "sketch"}
     scores = {"photos": {"bag_top5": evaluate("imagenet_class", photos, imagenet_class=BAGS)["top5"]}}
     for name, inputs in sets.items():
-        if args.before is not None:  # the normaliser first, then the translator
-            convert(args.before, inputs, args.out / f"{name}_normalised")
-            inputs = args.out / f"{name}_normalised"
         outputs = args.out / name
-        convert(args.model, inputs, outputs)
+        convert(args.model, inputs, outputs, *(["--before", str(args.before)] if args.before else []))
         fid = evaluate("fid", outputs, real=photos)
         scores[name] = {"kid": fid["kid_mean"], "fid": fid["fid"],
                         "bag_top5": evaluate("imagenet_class", outputs, imagenet_class=BAGS)["top5"],
