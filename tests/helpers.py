@@ -58,12 +58,14 @@ main(sys.argv[1:])
 """
 
 
-def train_until_killed(recipe: Path, overrides: list[str], run_dir: Path) -> subprocess.CompletedProcess:
+def train_until_killed(recipe: Path, overrides: list[str], run_dir: Path,
+                       prelude: str = "") -> subprocess.CompletedProcess:
     """`translate train RECIPE OVERRIDES --run-dir RUN_DIR` in a new process, killed with SIGKILL right after its
     first checkpoint is written, the way a crash or an out-of-memory kill ends a run. Same thread count as the
-    caller: a different one sums in another order, and the weights would differ."""
-    return subprocess.run([sys.executable, "-c", _KILL_AFTER_FIRST_CHECKPOINT, "train", str(recipe), *overrides,
-                           "--run-dir", str(run_dir)], cwd=REPO, capture_output=True, text=True)
+    caller: a different one sums in another order, and the weights would differ. `prelude` is Python run first
+    in that process (e.g. setting a module constant the test also sets in its own process)."""
+    return subprocess.run([sys.executable, "-c", prelude + _KILL_AFTER_FIRST_CHECKPOINT, "train", str(recipe),
+                           *overrides, "--run-dir", str(run_dir)], cwd=REPO, capture_output=True, text=True)
 
 
 def assert_same_weights(a: Path, b: Path) -> None:

@@ -23,17 +23,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from PIL import Image
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality import cut_halves  # noqa: E402  tools/quality.py
+from quality import cut_halves, write_sheet  # noqa: E402  tools/quality.py
 
 from translate.data.folders import list_images  # noqa: E402
 from translate.evaluation.api import evaluate  # noqa: E402
 from translate.export import read_export_config  # noqa: E402
-from translate.utils import atomic_path, write_text_atomic  # noqa: E402
+from translate.utils import write_text_atomic  # noqa: E402
 
 BAGS = "purse,mailbag,backpack,wallet"  # ImageNet 748, 636, 414, 893
 VALIDATION = 100  # the last 100 of the 400 sketches, by index
@@ -85,18 +83,11 @@ def score(args) -> dict:
     return scores
 
 
-def sample_sheet(args, photos: Path, path: Path, side: int = 128) -> None:
+def sample_sheet(args, photos: Path, path: Path) -> None:
     drawn = list_images(args.drawn / "val" / "sketch")[:SAMPLES]
     edges = list_images(args.out / "data" / "edges")[:SAMPLES]
-    rows = [drawn, [args.out / "drawn" / p.with_suffix(".png").name for p in drawn],
-            edges, [args.out / "edges" / p.name for p in edges], [photos / p.name for p in edges]]
-    sheet = Image.new("RGB", (side * SAMPLES, side * len(rows)), "white")
-    for r, row in enumerate(rows):
-        for c, image_path in enumerate(row):
-            with Image.open(image_path) as img:
-                sheet.paste(img.convert("RGB").resize((side, side), Image.BICUBIC), (c * side, r * side))
-    with atomic_path(path) as tmp:
-        sheet.save(tmp, format="PNG")
+    write_sheet([drawn, [args.out / "drawn" / p.with_suffix(".png").name for p in drawn],
+                 edges, [args.out / "edges" / p.name for p in edges], [photos / p.name for p in edges]], path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -315,10 +315,15 @@ def sample_sheet(args, val: Validation, path: Path, side: int = 128) -> None:
                 rows.append([folders[-1] / p.relative_to(inputs).with_suffix(".png") for p in first])
     if val.targets:
         rows.append([val.targets / p.relative_to(val.inputs).with_suffix(".png") for p in rows[0]])
-    sheet = Image.new("RGB", (side * SAMPLES, side * len(rows)), "white")
+    write_sheet(rows, path, side)
+
+
+def write_sheet(rows: list[list[Path]], path: Path, side: int = 128) -> None:
+    """The images of `rows` as a grid of side x side cells, one row each, written atomically."""
+    sheet = Image.new("RGB", (side * max(len(row) for row in rows), side * len(rows)), "white")
     for r, row in enumerate(rows):
         for c, image_path in enumerate(row):
             with Image.open(image_path) as img:
                 sheet.paste(img.convert("RGB").resize((side, side), Image.BICUBIC), (c * side, r * side))
     with atomic_path(path) as tmp:
-        sheet.save(tmp)
+        sheet.save(tmp, format=path.suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG")

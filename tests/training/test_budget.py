@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.helpers import PIX2PIX_TINY, REPO, assert_same_weights
+from tests.helpers import PIX2PIX_TINY, assert_same_weights, train_until_killed
 from translate import config
 from translate.training import budget as budget_module
 from translate.training.budget import Budget
@@ -19,18 +17,8 @@ from translate.training.loop import train
 TEST_OVERHEAD, TEST_EXPORT_S = 0.5, 0.0
 BUDGETED = [*PIX2PIX_TINY, "train.max_steps=1000", "train.decay_steps=500", "train.budget_minutes=0.1",
             "train.checkpoint_every=20", "train.sample_every=1000", "train.log_every=1"]
-KILLED_AFTER_FIRST_CHECKPOINT = f"""
-import os, signal, sys
-from translate.training import budget, checkpoints
-budget.OVERHEAD, budget.EXPORT_S = {TEST_OVERHEAD}, {TEST_EXPORT_S}
-save = checkpoints.save
-def save_then_die(*args, **kwargs):
-    save(*args, **kwargs)
-    os.kill(os.getpid(), signal.SIGKILL)
-checkpoints.save = save_then_die
-from translate.cli import main
-main(sys.argv[1:])
-"""
+PRELUDE = ("from translate.training import budget\n"
+           f"budget.OVERHEAD, budget.EXPORT_S = {TEST_OVERHEAD}, {TEST_EXPORT_S}\n")  # in the killed process too
 
 
 def test_the_steps_fit_the_rest_of_the_budget_and_the_decay_keeps_its_share():
@@ -60,8 +48,7 @@ def test_a_budgeted_run_killed_and_resumed_equals_a_plain_run_of_the_recorded_st
     overrides = [*BUDGETED, f"data.root={aligned_root}"]
     run, recipe = tmp_path / "budget", tmp_path / "recipe.yaml"
     recipe.write_text("{}\n")  # everything is in the overrides
-    killed = subprocess.run([sys.executable, "-c", KILLED_AFTER_FIRST_CHECKPOINT, "train", str(recipe), *overrides,
-                             "--run-dir", str(run)], cwd=REPO, capture_output=True, text=True)
+    killed = train_until_killed(recipe, overrides, run, prelude=PRELUDE)
     assert killed.returncode == -9, killed.stderr[-2000:]
     recorded = config.load(run / "config.yaml").train  # the chosen steps, written when they were fixed
     assert recorded.max_steps > 26 and recorded.decay_steps == round(0.5 * recorded.max_steps)
