@@ -161,7 +161,7 @@ def create_app(workers: dict[str, Worker], limits: Limits | None = None,
         job = worker.lane_for(width, height).reserve(net, deadline)  # Busy before decoding takes any memory
         try:
             spec = worker.models[net]
-            pixels, alpha = await run_in_threadpool(decode_upload, data, spec.in_channels, worker.scale)
+            pixels, alpha = await run_in_threadpool(decode_upload, data, worker.input_channels(net), worker.scale)
             job.start(pixels)
             del pixels  # the lane holds the image until it is sent to the worker process, no longer
             output = await wait_for_output(job.future, request, deadline, limits.timeout)
@@ -169,7 +169,7 @@ def create_app(workers: dict[str, Worker], limits: Limits | None = None,
             job.release()  # frees the slot now if the job still waits; stops the work if nobody else wants it
         if output is None:  # the caller left (the page aborts a drawing's request when a newer one supersedes it)
             return Response(status_code=499)
-        carry_alpha = 4 not in (spec.in_channels, spec.out_channels)  # as translate convert
+        carry_alpha = 4 not in (worker.input_channels(net), spec.out_channels)  # as translate convert
         png = await run_in_threadpool(encode_png, output, alpha if carry_alpha else None)
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 

@@ -46,6 +46,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-batch", type=int, default=8, help="same-size requests run in one forward pass")
     parser.add_argument("--size", choices=("train", "keep"), default="train", help="train: resize each upload "
                         "as the model's training images were, as `translate convert` does; keep: its own size")
+    parser.add_argument("--before", type=Path, metavar="EXPORT", help="an export every upload goes through first "
+                        "(e.g. a sketch normaliser in front of a sketch -> photo model), as `convert --before`")
     parser.add_argument("--timeout", type=float, default=60, help="seconds a request may wait and run (else 504); "
                         "work past it is stopped by replacing the worker process")
 
@@ -71,7 +73,8 @@ def run(args) -> int:
 
     workers = load_workers(args.exports, pick_device(args.device), precision=args.precision,
                            tile=args.tile or None, overlap=args.overlap, queue_size=args.queue_size,
-                           large_queue_size=args.large_queue_size, max_batch=args.max_batch, size=args.size)
+                           large_queue_size=args.large_queue_size, max_batch=args.max_batch, size=args.size,
+                           before=args.before)
     limits = Limits(int(args.max_upload_mb * 2**20), int(args.max_megapixels * 1e6), args.max_side, args.max_aspect,
                     args.timeout)
     hosts = allowed_hosts(args.host, args.allowed_host)

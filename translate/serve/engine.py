@@ -21,27 +21,38 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
-def load_translators(path: str, device: str, precision: str, tile: int | None, overlap: int) -> dict:
+def load_translators(path: str, device: str, precision: str, tile: int | None, overlap: int,
+                     before: str | None = None, size: str = "train") -> dict:
     """net name -> Translator for every generator of the export, as `translate convert` builds them; tiles per
     forward are 1 on the CPU and 8 on a GPU (convert's default --batch-size). torch.compile stays off: a first
-    compile would stall every waiting request for seconds."""
+    compile would stall every waiting request for seconds. With `before` (an export), each is the Chain of that
+    export's generator and the net, as `translate convert --before`, the net's inputs at its `size`."""
     import torch
 
     from translate.export import read_export_config
-    from translate.inference import Translator, prepare_for_inference
+    from translate.inference.chain import Chain
     from translate.inference.model import load_model
+    from translate.inference.scale import resolve_size
 
     description = read_export_config(path)
     nets = [name for name, spec in description["nets"].items() if spec["role"] == "generator"]
     torch_device = torch.device(device)
-    tiles_per_forward = 1 if torch_device.type == "cpu" else 8
+
+    def translator(model):
+        from translate.inference import Translator, prepare_for_inference
+
+        module = prepare_for_inference(model.net, model.inference_mode)
+        warm_up(module.to(torch_device), model.in_channels, model.size_multiple)
+        return Translator(module, model.size_multiple, torch_device, precision, tile, overlap,
+                          1 if torch_device.type == "cpu" else 8, compile="off")
+
+    first = translator(load_model(before)) if before else None
     translators = {}
     for net in nets:
         model = load_model(path, net)
-        module = prepare_for_inference(model.net, model.inference_mode)
-        translators[net] = Translator(module, model.size_multiple, torch_device, precision, tile, overlap,
-                                      tiles_per_forward, compile="off")
-        warm_up(module.to(torch_device), model.in_channels, model.size_multiple)
+        translators[net] = translator(model)
+        if first is not None:
+            translators[net] = Chain(first, translators[net], model.in_channels, resolve_size(size, description))
     return translators
 
 
@@ -57,7 +68,8 @@ def warm_up(net, channels: int, size_multiple: int) -> None:
         net(torch.zeros(1, channels, side, side, device=device))
 
 
-def main(conn, path: str, device: str, precision: str, tile: int | None, overlap: int, threads: int | None) -> None:
+def main(conn, path: str, device: str, precision: str, tile: int | None, overlap: int, before: str | None,
+         size: str, threads: int | None) -> None:
     """The child's whole life: load, say ready, translate what arrives until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -66,7 +78,7 @@ def main(conn, path: str, device: str, precision: str, tile: int | None, overlap
 
         if threads:
             torch.set_num_threads(threads)
-        translators = load_translators(path, device, precision, tile, overlap)
+        translators = load_translators(path, device, precision, tile, overlap, before, size)
     except Exception as error:
         conn.send(("error", one_line(error)))
         return

@@ -40,10 +40,13 @@ class Worker:
 
     def __init__(self, path: str | Path, device: torch.device, precision: str = "fp32", tile: int | None = 512,
                  overlap: int = 32, queue_size: int = 16, large_queue_size: int = 2, max_batch: int = 8,
-                 size: str = "train"):
+                 size: str = "train", before: str | Path | None = None):
         self.path = Path(path)
         self.description = read_export_config(self.path)
-        self.scale = resolve_size(size, self.description)  # what every upload is resized to, as convert --size
+        # With `before` (an export, e.g. a sketch normaliser) every upload goes through it first, as convert
+        # --before: uploads are read as that export reads its images.
+        self.before = first_generator(Path(before)) if before else None
+        self.scale = resolve_size(size, read_export_config(before) if before else self.description)
         self.models = {name: Net(**{f.name: spec[f.name] for f in fields(Net)})
                        for name, spec in self.description["nets"].items() if spec["role"] == "generator"}
         if not self.models:
@@ -51,7 +54,7 @@ class Worker:
         if tile is not None:
             check_tile(tile, overlap)
         self.small_side = tile or UNTILED_SMALL_SIDE
-        args = (str(self.path), str(device), precision, tile, overlap)
+        args = (str(self.path), str(device), precision, tile, overlap, str(before) if before else None, size)
         large_threads = max(1, (os.cpu_count() or 2) // 2) if device.type == "cpu" else None
         self.lanes = {"small": Lane(f"{self.path.name} small", (*args, None), queue_size, max_batch),
                       "large": Lane(f"{self.path.name} large", (*args, large_threads), large_queue_size, 1)}
@@ -60,6 +63,10 @@ class Worker:
         except BaseException:
             self.close()
             raise
+
+    def input_channels(self, net: str) -> int:
+        """The channels an upload is decoded to for `net` (the first export's, with --before)."""
+        return (self.before or self.models[net]).in_channels
 
     def scaled(self, width: int, height: int) -> tuple[int, int]:
         """The size an upload of width x height is translated at."""
@@ -76,6 +83,15 @@ class Worker:
         """Stop after the batches in progress; requests still waiting are cancelled."""
         for lane in self.lanes.values():
             lane.close(timeout)
+
+
+def first_generator(path: Path) -> Net:
+    """The one generator of the export that runs before the served ones."""
+    description = read_export_config(path)
+    specs = [spec for spec in description["nets"].values() if spec["role"] == "generator"]
+    if len(specs) != 1:
+        raise ValueError(f"--before {path}: the export must hold one generator, it holds {len(specs)}")
+    return Net(**{f.name: specs[0][f.name] for f in fields(Net)})
 
 
 def export_names(paths: list[Path]) -> list[str]:
