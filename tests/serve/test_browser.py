@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,8 +67,9 @@ def stroke(driver, canvas, points) -> None:
 
 
 # A bag: body, rounded bottom, handle (offsets from the canvas centre, in screen pixels of a 512 px canvas).
-BAG = [[(-150, -40), (150, -40), (170, 120), (130, 170), (-130, 170), (-170, 120), (-150, -40)],
-       [(-80, -40), (-70, -130), (0, -160), (70, -130), (80, -40)], [(-150, 30), (150, 30)]]
+BAG = [[(-190, -60), (190, -60), (215, 150), (190, 200), (-190, 200), (-215, 150), (-190, -60)],
+       [(-110, -60), (-105, -150), (-60, -215), (0, -230), (60, -215), (105, -150), (110, -60)],
+       [(-80, -60), (-75, -140), (-40, -190), (0, -200), (40, -190), (75, -140), (80, -60)]]
 
 
 def test_draw_and_upload_in_a_real_browser(browser, make_app, live_server, tmp_path):
@@ -89,6 +91,8 @@ def test_draw_and_upload_in_a_real_browser(browser, make_app, live_server, tmp_p
     def version() -> int:
         return int(output.get_attribute("data-version"))
 
+    if trained:  # the pen as thin as the edges the model was trained on
+        browser.find_element(By.ID, "width").send_keys("\ue012" * 3)  # ArrowLeft: 4 -> 1
     for points in BAG:
         stroke(browser, canvas, points)
     wait.until(lambda d: version() >= 1)
@@ -97,6 +101,7 @@ def test_draw_and_upload_in_a_real_browser(browser, make_app, live_server, tmp_p
     natural = browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", output)
     assert natural == [model_size, model_size]
     if trained:  # the screenshot shows the bag, not the test's scribbles below
+        time.sleep(1)  # the last stroke's translation, after the page's debounce
         wait.until(lambda d: d.execute_script("return arguments[0].complete", output))
         browser.save_screenshot(str(tmp_path / "studio.png"))
         shutil.copyfile(tmp_path / "studio.png", SCREENSHOT)

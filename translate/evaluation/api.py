@@ -18,7 +18,7 @@ from torch import nn
 
 from translate.evaluation.features import build_classifier, build_features, extract
 from translate.evaluation.fid import KID_SUBSET_SIZE, KID_SUBSETS, fid_kid, folder_features
-from translate.evaluation.imagenet_class import class_scores, probabilities, resolve_class
+from translate.evaluation.imagenet_class import class_scores, probabilities, resolve_classes
 from translate.evaluation.loading import iter_batches, scored_images, unit_batches
 from translate.evaluation.paired import mean_scores
 from translate.evaluation.perceptual import build_perceptual
@@ -58,9 +58,9 @@ def evaluate(metric: str, fake: Images, *, real: Images | None = None, real_half
     if metric == "imagenet_class":
         if imagenet_class is None:
             raise ValueError("evaluate('imagenet_class', ...) needs imagenet_class='zebra' (or an index)")
-        index, _ = resolve_class(imagenet_class)
+        indices, _ = resolve_classes(imagenet_class)
         return class_scores(probabilities(_classifier(device), _batches(fake, batch_size, value_range), device),
-                            index)
+                            indices)
     raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
 
 
