@@ -179,3 +179,14 @@ def test_every_recipe_and_preset_loads(recipe):
         items = config.preset_overrides(presets, preset, recipe) if preset else []
         names = [o.split("=", 1)[1] for o in items if o.startswith("model.name=")]
         assert cfg.model.name == (names or [raw["model"]["name"]])[-1], preset
+
+
+def test_no_yes_on_and_off_stay_strings_and_only_true_and_false_are_booleans(tmp_path):
+    cfg = config.load(None, ["model.name=pix2pix", "train.mixed_precision=no", "data.flip=false"])
+    assert cfg.train.mixed_precision == "no" and cfg.data.flip is False
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: {name: pix2pix}\ntrain: {mixed_precision: no}\ndata: {flip: True}\n")
+    cfg = config.load(recipe)
+    assert cfg.train.mixed_precision == "no" and cfg.data.flip is True
+    config.save(cfg, tmp_path / "saved.yaml")
+    assert config.load(tmp_path / "saved.yaml").train.mixed_precision == "no"

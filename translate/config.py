@@ -254,12 +254,24 @@ def _apply_override(raw: dict, item: str) -> None:
     node[leaf] = _parse_yaml(text, f"override {item!r}") if text.strip() else ""
 
 
+class _PlainLoader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2's booleans: only true/false. YAML 1.1 also reads no, yes, on and off as booleans,
+    which made `train.mixed_precision=no` (the key's own default, a string) a bool and an error."""
+
+
+_PlainLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_PlainLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
+
+
 def _parse_yaml(text: str, where: str):
-    """yaml.safe_load, any YAML error one ConfigError line naming `where`. safe_load never constructs a tag such as
-    !!python/object/apply (so nothing in a recipe or a run's config.yaml runs), but its refusal is a multi-line
-    exception; the line and the tag are what a user needs."""
+    """YAML as _PlainLoader reads it, any YAML error one ConfigError line naming `where`. A safe loader never
+    constructs a tag such as !!python/object/apply (so nothing in a recipe or a run's config.yaml runs), but its
+    refusal is a multi-line exception; the line and the tag are what a user needs."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_PlainLoader)  # a SafeLoader: constructs plain values only
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = f"line {mark.line + 1}: " if mark is not None else ""
