@@ -173,10 +173,11 @@ class Lane:
         finally:
             self._running_since = None
         if kind == "ok":
-            for job, output in zip(group, payload):
-                job.future.set_result(output)
+            # counted before the answers go out: whoever has an answer sees it counted
             self.images, self.batches = self.images + len(group), self.batches + 1
             self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * (time.monotonic() - start)
+            for job, output in zip(group, payload):
+                job.future.set_result(output)
         else:
             self._fail(group, payload)
 
