@@ -48,6 +48,7 @@ import numpy as np
 import psutil
 import reference_run  # tools/reference_run.py, beside this file
 from PIL import Image, ImageFilter
+from plots import plot_quality  # tools/plots.py
 
 from translate import config as config_lib
 from translate.data.folders import list_images
@@ -155,7 +156,7 @@ def run(args) -> int:
             print(json.dumps(point), flush=True)
     if args.reference:
         reference_run.train_and_score(args, times, val, results, results_path, translate_and_score)
-    plot(results["points"], args.out / "quality.png")
+    plot_quality(results["points"], args.out / "quality.png", args.imagenet_class)
     sample_sheet(args, val, args.out / "samples.png")
     print(f"wrote {results_path}, {args.out / 'quality.png'}, {args.out / 'samples.png'}")
     return 0
@@ -269,34 +270,6 @@ def structure_l1(inputs: Path, outputs: Path) -> float:
 
     pairs = [(p, outputs / p.relative_to(inputs).with_suffix(".png")) for p in list_images(inputs)]
     return float(np.mean([np.abs(small(a) - small(b)).mean() for a, b in pairs]))
-
-
-def plot(points: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    metrics = [m for m in ("fid", "kid_mean", "top1", "structure_l1", "perceptual", "remade_perceptual",
-                           "remade_fid", "ssim") if any(m in p for p in points)]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4))
-    for ax, metric in zip(np.atleast_1d(axes), metrics):
-        for variant in dict.fromkeys(p["variant"] for p in points):
-            mine = sorted((p for p in points if p["variant"] == variant and metric in p), key=lambda p: p["minutes"])
-            if not mine:  # the untranslated line has no remade_* scores
-                continue
-            if variant == "input":
-                ax.axhline(mine[0][metric], color="grey", linestyle="--", label="untranslated")
-            else:
-                ax.plot([p["minutes"] for p in mine], [p[metric] for p in mine], marker="o", label=variant)
-        ax.set_xlabel("training minutes")
-        ax.set_title(metric)
-        ax.grid(alpha=0.3)
-    np.atleast_1d(axes)[0].legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
 
 
 def sample_sheet(args, val: Validation, path: Path, side: int = 128) -> None:
