@@ -91,8 +91,6 @@ def test_draw_and_upload_in_a_real_browser(browser, make_app, live_server, tmp_p
     def version() -> int:
         return int(output.get_attribute("data-version"))
 
-    if trained:  # the pen as thin as the edges the model was trained on
-        browser.find_element(By.ID, "width").send_keys("\ue012" * 3)  # ArrowLeft: 4 -> 1
     for points in BAG:
         stroke(browser, canvas, points)
     wait.until(lambda d: version() >= 1)
