@@ -35,6 +35,19 @@ def test_the_steps_fit_the_rest_of_the_budget_and_the_decay_keeps_its_share():
     assert (resumed.max_steps, resumed.decay_steps, resumed.fixed) == (plan.max_steps, plan.decay_steps, True)
 
 
+def test_steps_that_cost_less_than_the_rest_are_not_measured():
+    def clock(step: int) -> float:  # a pretrained encoder frozen for 500 steps: 0.5 s a step, then 0.7
+        return 0.5 * min(step, 500) + 0.7 * max(0, step - 500)
+
+    def measured(steady_from: int) -> float:
+        plan = Budget(minutes=60, decay_share=0.5)
+        plan.begin(0, steady_from)
+        return next(m for step in range(1, 1000) if (m := plan.observe(step, clock(step))) is not None)
+
+    assert measured(steady_from=500) == pytest.approx(0.7)
+    assert measured(steady_from=0) == pytest.approx(0.5)  # what the frozen steps alone would have said
+
+
 def test_a_budget_too_small_for_the_steps_measured_still_trains_one_more_step():
     plan = Budget(minutes=0.1, decay_share=0.5)
     plan.fix(13, 30.0, 1.0)  # already past the budget

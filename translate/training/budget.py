@@ -39,10 +39,12 @@ class Budget:
     def fixed(self) -> bool:
         return self.max_steps > 0
 
-    def begin(self, step: int) -> None:
+    def begin(self, step: int, steady_from: int = 0) -> None:
         """Training (re)starts at `step` without fixed steps (a new run, or a resume or rollback before they were
-        fixed): time MEASURED_STEPS steps from SKIP_STEPS on."""
-        self._skip_until, self._start = step + SKIP_STEPS, None
+        fixed): time MEASURED_STEPS steps from SKIP_STEPS on, and not before `steady_from`, the first step at the
+        cost the rest will have (a pretrained encoder kept frozen for its first steps makes them cheaper: measured
+        there, the sketch2handbag preset planned 20% more steps than its budget holds)."""
+        self._skip_until, self._start = max(step, steady_from) + SKIP_STEPS, None
 
     def observe(self, step: int, clock_seconds: float) -> float | None:
         """After each step until fixed: the measured seconds per step once MEASURED_STEPS steps were timed."""

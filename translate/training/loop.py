@@ -124,8 +124,9 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
         return map(dataset.report, loader) if cfg.data.skip_unreadable else iter(loader)
 
     batches = batches_from(counter.step)
+    steady_from = getattr(cfg.model, "freeze_encoder_steps", 0)  # frozen-encoder steps cost less than the rest
     if budget is not None and not budget.fixed:
-        budget.begin(counter.step)
+        budget.begin(counter.step, steady_from)
     rollback = cfg.train.on_nonfinite == "rollback"
     progress = tqdm(total=cfg.train.max_steps, initial=counter.step, desc="train", dynamic_ncols=True,
                     disable=not accelerator.is_main_process)
@@ -188,7 +189,7 @@ def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> 
                 raise
             roll_back(error, root, state, schedulers, accelerator)  # or re-raises: the limit, no checkpoint
             if budget is not None and not budget.fixed:
-                budget.begin(counter.step)
+                budget.begin(counter.step, steady_from)
             if accelerator.is_main_process:
                 _forget_metrics_after(run_dir / "metrics.jsonl", counter.step)
             batches = batches_from(counter.step)
