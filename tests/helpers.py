@@ -115,6 +115,14 @@ def make_cyclegan_export(path: Path, channels_a: int = 3, channels_b: int = 3) -
     return write_export(path, MODELS["cyclegan"].build(cfg.model).export_nets(), cfg)
 
 
+def make_pix2pix_export(path: Path, seed: int, *overrides: str) -> Path:
+    """An untrained tiny pix2pix export (resnet_6blocks, ngf 4, instance norm, no dropout): one generator, G."""
+    cfg = config.load(None, ["model.name=pix2pix", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4",
+                             "model.norm=instance", "model.dropout=false", *overrides])
+    torch.manual_seed(seed)
+    return write_export(path, MODELS["pix2pix"].build(cfg.model).export_nets(), cfg)
+
+
 def make_classifier_export(path: Path) -> Path:
     """An untrained tiny classifier export (CLASSIFIER_TINY): DTN's f, an evaluation classifier. Seeded: some
     random draws of so small a net embed many images alike (a third of seeds 0-3 tie the retrieval test's

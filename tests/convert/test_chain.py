@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import torch
 from PIL import Image
 
-from tests.helpers import write_images
-from translate import cli, config
-from translate.export import write_export
-from translate.models import MODELS
-
-
-def pix2pix_export(path: Path, seed: int, *overrides: str) -> Path:
-    cfg = config.load(None, ["model.name=pix2pix", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4",
-                             "model.norm=instance", "model.dropout=false", *overrides])
-    torch.manual_seed(seed)
-    return write_export(path, MODELS["pix2pix"].build(cfg.model).export_nets(), cfg)
+from tests.helpers import make_pix2pix_export, write_images
+from translate import cli
 
 
 def convert(*argv) -> int:
@@ -27,9 +15,9 @@ def convert(*argv) -> int:
 
 def test_a_chain_equals_converting_twice(tmp_path):
     # a normaliser at its own scale (gray out), then a translator trained at another scale (gray in, RGB out)
-    first = pix2pix_export(tmp_path / "normaliser" / "export", 0, "model.out_channels=1", "data.load_size=40",
+    first = make_pix2pix_export(tmp_path / "normaliser" / "export", 0, "model.out_channels=1", "data.load_size=40",
                            "data.crop_size=32")
-    second = pix2pix_export(tmp_path / "translator" / "export", 1, "model.in_channels=1", "data.load_size=36",
+    second = make_pix2pix_export(tmp_path / "translator" / "export", 1, "model.in_channels=1", "data.load_size=36",
                             "data.crop_size=32")
     write_images(tmp_path / "in", 3, (60, 44), seed=2)
     assert convert(second, tmp_path / "in", tmp_path / "chained", "--before", first) == 0
@@ -41,7 +29,7 @@ def test_a_chain_equals_converting_twice(tmp_path):
 
 
 def test_a_missing_first_export_is_one_line(tmp_path, capsys):
-    second = pix2pix_export(tmp_path / "translator" / "export", 1)
+    second = make_pix2pix_export(tmp_path / "translator" / "export", 1)
     write_images(tmp_path / "in", 1, (32, 32), seed=2)
     assert convert(second, tmp_path / "in", tmp_path / "out", "--before", tmp_path / "nothing") == 2
     assert capsys.readouterr().err.strip().endswith("does not exist")

@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from translate import cli, config
-from translate.export import write_export
-from translate.models import MODELS
-
-
-def pix2pix_export(path: Path, seed: int, *overrides: str) -> Path:
-    cfg = config.load(None, ["model.name=pix2pix", "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4",
-                             "model.norm=instance", "model.dropout=false", *overrides])
-    torch.manual_seed(seed)
-    return write_export(path, MODELS["pix2pix"].build(cfg.model).export_nets(), cfg)
+from tests.helpers import make_pix2pix_export
+from translate import cli
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     root = tmp_path_factory.mktemp("chain")
-    first = pix2pix_export(root / "normaliser" / "export", 0, "model.out_channels=1", "data.load_size=40",
+    first = make_pix2pix_export(root / "normaliser" / "export", 0, "model.out_channels=1", "data.load_size=40",
                            "data.crop_size=32")
-    second = pix2pix_export(root / "bags" / "export", 1, "model.in_channels=1", "data.load_size=36",
+    second = make_pix2pix_export(root / "bags" / "export", 1, "model.in_channels=1", "data.load_size=36",
                             "data.crop_size=32")
     return first, second
 

@@ -9,10 +9,9 @@ training scale as convert decodes a file, then translated: the chain computes ex
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 from translate.inference.batching import group_by_size
-from translate.inference.pictures import to_model_input
+from translate.inference.pictures import to_model_input, to_picture
 
 
 class Chain:
@@ -23,7 +22,7 @@ class Chain:
         self.batch_size = first.batch_size  # convert groups its inputs by the first net's batch
 
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        middle = [as_picture(output) for output in self.first(images)]
+        middle = [to_picture(output) for output in self.first(images)]  # alpha aside, as convert decodes a file
         ready = [to_model_input(picture, self.channels, self.scale) for picture in middle]
         outputs: list = [None] * len(ready)
         for group in group_by_size(range(len(ready)), lambda i: ready[i].shape, max(1, self.second.batch_size)):
@@ -31,7 +30,3 @@ class Chain:
                 outputs[i] = output
         return outputs
 
-
-def as_picture(output: np.ndarray) -> Image.Image:
-    """An HxWxC uint8 output as the image file convert writes for it (alpha left aside, as convert decodes it)."""
-    return Image.fromarray(output[:, :, 0] if output.shape[2] == 1 else output)

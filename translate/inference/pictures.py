@@ -37,8 +37,11 @@ def to_model_input(image, channels: int | None, scale: TrainingScale | None) -> 
     return array
 
 
+def to_picture(array: np.ndarray) -> Image.Image:
+    """An HxWxC uint8 output as the image convert writes for it (1 channel: a gray image)."""
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
 def like_input(output: np.ndarray, original) -> Image.Image | np.ndarray:
     """The output as the kind of object the caller passed: a PIL image for a PIL image, else the array."""
-    if isinstance(original, Image.Image):
-        return Image.fromarray(output[:, :, 0] if output.shape[2] == 1 else output)
-    return output
+    return to_picture(output) if isinstance(original, Image.Image) else output
