@@ -136,7 +136,8 @@ def generator_from_spec(export_dir: str | Path, net: str, spec: dict, device: st
     else:
         # The weights file holds the trained encoder too, so a pretrained one is not read from its package.
         rebuild = {"pretrained": False} if spec["arch"] in PRETRAINED_GENERATORS else {}
-        module = build_generator(spec["arch"], spec["in_channels"], spec["out_channels"], **spec["kwargs"], **rebuild)
+        in_channels = spec["in_channels"] + spec.get("hint_channels", 0)
+        module = build_generator(spec["arch"], in_channels, spec["out_channels"], **spec["kwargs"], **rebuild)
     module.load_state_dict(read_weights(weights_path(export_dir, net)))
     module.train((mode or spec["inference_mode"]) == "train")
     return module.to(device)

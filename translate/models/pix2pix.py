@@ -3,7 +3,14 @@
 Off by default, `model.lambda_perceptual` adds pix2pixHD's perceptual loss (translate.losses.perceptual_loss; the
 paper's weight is 10) on a frozen training EfficientNet (`model.perceptual_encoder`, Lite2 by default; never Lite0,
 the judge). The frozen net is not one of the model's nets: no optimizer, no DDP, no checkpoint; rebuilt from its
-package."""
+package.
+
+With `model.colour_hints`, G also reads sparse colour hints drawn from the target photo (translate/data/hints.py;
+Zhang et al. 2017): 4 planes appended to the input, so G maps (sketch, hints) -> photo. D still judges (sketch,
+photo): whether the output follows the hints is L1's and the perceptual loss's job, exactly as for the sketch. The
+export records `hint_channels`, and every way of running it (convert, serve, the API) feeds zeros when no hint is
+given: 1/8 of the training samples carry none.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from translate import losses
 from translate.backbones import PRETRAINED_GENERATORS, build_discriminator, build_generator
 from translate.backbones.encoders import FrozenFeatures
 from translate.data import PairedDataset
+from translate.data.hints import HINT_CHANNELS
 from translate.models import adversarial
 from translate.models.adversarial import GanOptions, discriminator_kwargs
 from translate.models.common import EMA, Progress, adam, averaged, set_requires_grad
@@ -39,6 +47,7 @@ class Pix2PixConfig(GanOptions):
     freeze_encoder_steps: int = 0
     lambda_perceptual: float = 0.0  # pix2pixHD's perceptual loss (its weight: 10); 0 = off, as in pix2pix
     perceptual_encoder: str = "efficientnet_lite2"
+    colour_hints: bool = False  # G also reads colour hints from the target photo (data/hints.py)
 
 
 class Pix2Pix:
@@ -49,7 +58,12 @@ class Pix2Pix:
         if cfg.freeze_encoder_steps and cfg.generator not in PRETRAINED_GENERATORS:
             raise ValueError(f"model.freeze_encoder_steps needs a generator with a pretrained encoder "
                              f"({', '.join(PRETRAINED_GENERATORS)}), got {cfg.generator!r}")
-        generator = build_generator(cfg.generator, cfg.in_channels, cfg.out_channels, ngf=cfg.ngf, norm=cfg.norm,
+        if cfg.colour_hints and cfg.generator in PRETRAINED_GENERATORS and cfg.in_channels != 3:
+            raise ValueError(f"model.colour_hints with {cfg.generator} needs an RGB input (in_channels 3), got "
+                             f"{cfg.in_channels}")
+        self.hint_channels = HINT_CHANNELS if cfg.colour_hints else 0
+        generator = build_generator(cfg.generator, cfg.in_channels + self.hint_channels, cfg.out_channels,
+                                    ngf=cfg.ngf, norm=cfg.norm,
                                     dropout=cfg.dropout, init_type=cfg.init_type, init_gain=cfg.init_gain)
         discriminator = build_discriminator(cfg.discriminator, cfg.in_channels + cfg.out_channels,
                                             **discriminator_kwargs(cfg, condition_channels=cfg.in_channels))
@@ -68,13 +82,14 @@ class Pix2Pix:
         cfg, tricks, step = self.cfg, self.cfg.tricks, progress.step
         G, D = self.nets["G"], self.nets["D"]
         real_a, real_b = batch["A"], batch["B"]
-        fake_b = G(real_a)
+        g_input = self.generator_input(batch)
+        fake_b = G(g_input)
 
         set_requires_grad(self.raw["D"], True)
         for k in range(tricks.d_steps):
             if k:
                 with torch.no_grad():
-                    fake_b_d = G(real_a)
+                    fake_b_d = G(g_input)
             else:
                 fake_b_d = fake_b
             self.optimizers["D"].zero_grad(set_to_none=True)
@@ -104,15 +119,23 @@ class Pix2Pix:
         return {"loss_D": loss_d.item(), "loss_G_GAN": loss_g_gan.item(), "loss_G_L1": loss_g_l1.item(),
                 **{k: v.item() for k, v in out.items()}}
 
+    def generator_input(self, batch: dict) -> torch.Tensor:
+        """The sketch, followed by its hint planes when the model reads hints."""
+        return torch.cat([batch["A"], batch["hints"]], 1) if self.hint_channels else batch["A"]
+
     @torch.no_grad()
     def visuals(self, batch: dict) -> dict[str, torch.Tensor]:
-        return {"input": batch["A"], "output": self.raw["G"](batch["A"]), "target": batch["B"]}
+        shown = {"input": batch["A"]}
+        if self.hint_channels:  # the hints painted over the sketch, as a person would see them
+            colour, mask = batch["hints"][:, :3], batch["hints"][:, 3:]
+            shown["hints"] = batch["A"].expand_as(colour) * (1 - mask) + colour
+        return {**shown, "output": self.raw["G"](self.generator_input(batch)), "target": batch["B"]}
 
     def export_nets(self) -> dict:
         cfg = self.cfg
         net = averaged(self.raw["G"], self.ema.get("G"))
         spec = generator_spec(net, cfg.generator, cfg.in_channels, cfg.out_channels, cfg.inference_mode,
-                              ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout)
+                              hint_channels=self.hint_channels, ngf=cfg.ngf, norm=cfg.norm, dropout=cfg.dropout)
         return {"G": (net, spec)}
 
 
@@ -121,4 +144,4 @@ def make_dataset(data_cfg, cfg: Pix2PixConfig, train: bool = True) -> PairedData
                          channels_b=cfg.out_channels, direction=data_cfg.direction, load_size=data_cfg.load_size,
                          crop_size=data_cfg.crop_size, preprocess=data_cfg.preprocess, flip=data_cfg.flip,
                          train=train, sketch_augment=data_cfg.sketch_augment,
-                         sketch_augment_p=data_cfg.sketch_augment_p)
+                         sketch_augment_p=data_cfg.sketch_augment_p, colour_hints=cfg.colour_hints)

@@ -42,9 +42,9 @@ def load_translators(path: str, device: str, precision: str, tile: int | None, o
         from translate.inference import Translator, prepare_for_inference
 
         module = prepare_for_inference(model.net, model.inference_mode)
-        warm_up(module.to(torch_device), model.in_channels, model.size_multiple)
+        warm_up(module.to(torch_device), model.in_channels + model.hint_channels, model.size_multiple)
         return Translator(module, model.size_multiple, torch_device, precision, tile, overlap,
-                          1 if torch_device.type == "cpu" else 8, compile="off")
+                          1 if torch_device.type == "cpu" else 8, compile="off", hint_channels=model.hint_channels)
 
     first = translator(load_model(before)) if before else None
     translators = {}

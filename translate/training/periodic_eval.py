@@ -100,7 +100,8 @@ def translate_eval_set(model, cfg, eval_set: EvalSet, device) -> np.ndarray:
     name = cfg.eval.net or next(n for n, (_, spec) in exported.items() if spec["role"] == "generator")
     net, spec = exported[name]
     net = prepare_for_inference(copy.deepcopy(net), spec["inference_mode"])
-    translator = Translator(net, spec["size_multiple"], device, batch_size=cfg.eval.batch_size)
+    translator = Translator(net, spec["size_multiple"], device, batch_size=cfg.eval.batch_size,
+                            hint_channels=spec.get("hint_channels", 0))  # scored without hints
     size = cfg.eval.batch_size
     return np.stack([out for i in range(0, len(eval_set.inputs), size)
                      for out in translator(list(eval_set.inputs[i:i + size]))])
