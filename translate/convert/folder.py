@@ -14,6 +14,10 @@ channel count, alpha is carried over to 1- and 3-channel outputs, and outputs ar
 reference's test script on the same weights: identical within 1/255 on images whose sides are multiples of 4. On
 other sizes the reference resizes the image to the nearest multiple of 4 (and its output keeps that size); we
 reflect-pad to the multiple and crop back, so the output has the input's exact size and no pixel is resampled.
+
+A model trained with colour hints (model.colour_hints) takes them from --hints DIR: INPUT_DIR/x/a.jpg's map is
+DIR/x/a.png, an RGBA image of the input's size whose opaque pixels carry the colour (translate/data/hints.py);
+inputs without a map are translated without hints.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--workers", type=int, help="decoding processes; default: CPU cores - 1, at most 4")
     parser.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
     parser.add_argument("--gallery", action="store_true", help="also write an HTML gallery (see translate gallery)")
+    parser.add_argument("--hints", type=Path, metavar="DIR", help="colour hints for a model trained with them: "
+                        "DIR/REL.png (RGBA, the input's size; opaque pixels give the colour) for input REL")
     parser.add_argument("--before", type=Path, metavar="EXPORT", help="an export each image goes through first "
                         "(e.g. a sketch normaliser); its outputs are translated by MODEL as if converted again")
 
@@ -95,6 +101,7 @@ def convert(args) -> int:
     second_size = size
     if before is not None:  # images are read for the first net; the second gets its outputs at its own scale
         size = resolve_size(args.size, read_export_config(args.before))
+    check_hints(args.hints, model)
     jobs, skipped = plan(args.input_dir, args.output_dir, args.format)
     # before anything is written: the run is refused whole, or every write is known to stay in OUTPUT_DIR
     folder.check_all(written_paths(args, jobs), [job.source for job in jobs])
@@ -103,7 +110,8 @@ def convert(args) -> int:
     settings = {"model": model.describe(args.model), "mode": args.mode or model.inference_mode,
                 "size": str(size) if size else "keep", "half": args.half, "tile": args.tile,
                 "overlap": args.overlap if args.tile else None, "precision": args.precision,
-                **({"before": before.describe(args.before)} if before else {})}
+                **({"before": before.describe(args.before)} if before else {}),
+                **({"hints": str(args.hints)} if args.hints else {})}
     check_same_settings(args.output_dir, settings, args.overwrite)
     state = PartialState(cpu=args.device == "cpu" or distributed_without_gpus())
     device = pick_device(args.device, state)
@@ -130,7 +138,8 @@ def convert(args) -> int:
     loop_start = time.perf_counter()
     with tqdm(total=len(mine), initial=len(done), unit="img", disable=not state.is_main_process) as progress:
         converted, failed = convert_jobs(todo, folder, translator, first.in_channels, size, args.half, carry_alpha,
-                                         default_workers() if args.workers is None else args.workers, progress)
+                                         default_workers() if args.workers is None else args.workers, progress,
+                                         args.hints)
     loop_s = time.perf_counter() - loop_start
     existing = [existing_record(job) for job in done]
     results = [{"converted": converted, "existing": existing, "failed": failed, "loop_s": loop_s}]
@@ -142,6 +151,17 @@ def convert(args) -> int:
     if not state.is_main_process:
         return 1 if any(r["failed"] for r in results) else 0
     return finish(args, folder, settings, results, skipped, time.perf_counter() - start)
+
+
+def check_hints(hints_dir: Path | None, model) -> None:
+    """--hints needs a model that reads them and a folder to read them from."""
+    if hints_dir is None:
+        return
+    if not model.hint_channels:
+        raise ValueError(f"--hints {hints_dir}: this model reads no colour hints (it was trained without "
+                         "model.colour_hints)")
+    if not hints_dir.is_dir():
+        raise ValueError(f"--hints {hints_dir}: {'not a folder' if hints_dir.exists() else 'does not exist'}")
 
 
 def say_size(requested: str, size) -> None:
@@ -179,12 +199,13 @@ def default_workers() -> int:
 
 
 def convert_jobs(jobs: list[Job], folder: OutputFolder, translator: Translator, channels: int, size, half,
-                 carry_alpha: bool, workers: int, progress) -> tuple[list[dict], list[dict]]:
+                 carry_alpha: bool, workers: int, progress, hints_dir: Path | None = None) -> tuple[list[dict],
+                                                                                               list[dict]]:
     """Decode (workers) -> batches of one size -> net -> encode (threads); returns (converted, failed) records."""
     converted, failed = [], []
     if not jobs:
         return converted, failed
-    loader = DataLoader(DecodeDataset(jobs, channels, size, half), batch_size=None, num_workers=workers,
+    loader = DataLoader(DecodeDataset(jobs, channels, size, half, hints_dir), batch_size=None, num_workers=workers,
                         collate_fn=keep, prefetch_factor=4 if workers else None, worker_init_fn=die_with_parent)
 
     def decoded():
@@ -201,7 +222,8 @@ def convert_jobs(jobs: list[Job], folder: OutputFolder, translator: Translator, 
     def collect(item, future) -> None:
         job = jobs[item.index]
         try:
-            record = {"input": job.rel, "output": job.out, "size": future.result()}
+            record = {"input": job.rel, "output": job.out, "size": future.result(),
+                      **({"hints": True} if item.hints is not None else {})}
             converted.append({**record, "frames": item.frames} if item.frames > 1 else record)
         except Exception as error:  # a folder made read-only, a full disk: this output fails, the run goes on
             why = error.strerror if isinstance(error, OSError) and error.strerror else error
@@ -212,7 +234,8 @@ def convert_jobs(jobs: list[Job], folder: OutputFolder, translator: Translator, 
     with ThreadPoolExecutor(max(2, workers)) as pool:
         for group in group_by_size(decoded(), lambda item: item.image.shape, translator.batch_size):
             try:
-                outputs = translator([item.image for item in group])
+                images = [item.image for item in group]
+                outputs = translator(images, hints=[item.hints for item in group]) if hints_dir else translator(images)
             except Exception as error:  # e.g. out of memory on a huge image: that image fails, the run goes on
                 reason = f"translation failed: {type(error).__name__}: {str(error).strip().splitlines()[0]}"
                 if out_of_memory(error):

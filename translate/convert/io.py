@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from translate.convert.plan import Job
 from translate.convert.safe_paths import OutputFolder
 from translate.data.images import CHANNEL_MODES, convert_channels, read_image
+from translate.inference.hint_maps import read_hint_file
 
 # Modes each writer accepts; anything else falls back in the order of _FALLBACKS (alpha dropped for JPEG/PPM).
 _SAVE_MODES = {"JPEG": ("L", "RGB"), "PPM": ("L", "RGB"), "WEBP": ("RGB", "RGBA"), "BMP": ("L", "RGB", "RGBA")}
@@ -31,6 +32,7 @@ class Decoded:
     alpha: np.ndarray | None = None  # HxW uint8 when the input has transparency
     error: str | None = None
     frames: int = 1  # > 1: a multi-page or animated input, of which only the first frame is converted
+    hints: np.ndarray | None = None  # HxWx4 uint8 colour hints fitted to `image`, when --hints gave a map
 
 
 HALVES = ("left", "right")
@@ -41,12 +43,22 @@ def decode(path: Path, channels: int, size=None, half: str | None = None) -> tup
 
     half: the left or right half of an aligned A|B file (pix2pix's datasets), taken before resizing. size: None, or
     an object whose size(width, height) gives the size to resize to (translate.inference.scale)."""
+    return prepare(read_input(path, half), channels, size)
+
+
+def read_input(path: Path, half: str | None = None) -> Image.Image:
+    """The image as drawn or photographed: decoded, and cut to its `half` of an A|B file."""
     img = read_image(path)
     if half is not None:
         if img.width < 2:
             raise ValueError(f"{img.width} px wide: no {half} half to take")
         middle = img.width // 2
         img = img.crop((0, 0, middle, img.height) if half == "left" else (middle, 0, 2 * middle, img.height))
+    return img
+
+
+def prepare(img: Image.Image, channels: int, size=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """decode's second half: resized to `size` and converted to `channels`, with the alpha if any."""
     if size is not None and img.size != size.size(*img.size):
         img = img.resize(size.size(*img.size), Image.Resampling.BICUBIC)
     alpha = np.asarray(img.getchannel("A")) if img.mode in ("LA", "RGBA") else None
@@ -54,18 +66,33 @@ def decode(path: Path, channels: int, size=None, half: str | None = None) -> tup
 
 
 class DecodeDataset(Dataset):
-    def __init__(self, jobs: list[Job], channels: int, size=None, half: str | None = None):
-        self.jobs, self.channels, self.size, self.half = jobs, channels, size, half
+    """Decoded inputs for convert's workers; with `hints_dir`, each input's hint map HINTS/REL.png (if there is one,
+    of the input's own size) fitted to the decoded image. A bad map fails its image, with the reason."""
+
+    def __init__(self, jobs: list[Job], channels: int, size=None, half: str | None = None,
+                 hints_dir: Path | None = None):
+        self.jobs, self.channels, self.size, self.half, self.hints_dir = jobs, channels, size, half, hints_dir
 
     def __len__(self) -> int:
         return len(self.jobs)
 
     def __getitem__(self, index: int) -> Decoded:
+        job = self.jobs[index]
         try:
-            image, alpha = decode(self.jobs[index].source, self.channels, self.size, self.half)
+            img = read_input(job.source, self.half)
+            image, alpha = prepare(img, self.channels, self.size)
+            hints = None
+            hint_path = hint_file(self.hints_dir, job.rel) if self.hints_dir else None
+            if hint_path is not None and hint_path.is_file():
+                hints = read_hint_file(hint_path, img.size, (image.shape[1], image.shape[0]))
         except Exception as error:  # reported per file, never fatal
             return Decoded(index, error=str(error))
-        return Decoded(index, image, alpha, frames=frame_count(self.jobs[index].source))
+        return Decoded(index, image, alpha, frames=frame_count(job.source), hints=hints)
+
+
+def hint_file(hints_dir: Path, rel: str) -> Path:
+    """Where the hint map of input REL lives: HINTS/REL with the extension .png (a.jpg -> a.png)."""
+    return (hints_dir / rel).with_suffix(".png")
 
 
 def frame_count(path: Path) -> int:
