@@ -169,14 +169,30 @@ class PretrainedUnet(nn.Module):
             self.encoder.conv_stem = _widened(self.encoder.conv_stem, self.extra_channels)
         self.decoder = Decoder(self.encoder.feature_info.channels(), in_channels, out_channels, ngf, norm, dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None, pooled_stages: tuple[int, ...] = ()):
+        """The translation of `x`; with `target` (inputs of another domain, same shape but the batch), also the
+        encoder features of x then target, each stage of `pooled_stages` averaged over positions and concatenated:
+        (N_x + N_target, C). One call, so that DDP sees one forward: the encoder runs on both batches at once (its
+        normalisation uses fixed statistics, so the target cannot shift the source's features) and the decoder on
+        x alone."""
         if x.shape[-2] % self.size_multiple or x.shape[-1] % self.size_multiple:
             raise ValueError(f"input sides must be multiples of {self.size_multiple}, got {tuple(x.shape[-2:])}")
+        if target is None:
+            return self.decoder(self.encoder(self._stem_input(x)), x)
+        features = self.encoder(self._stem_input(torch.cat([x, target])))
+        n = x.shape[0]
+        pooled = torch.cat([features[stage].mean((2, 3)) for stage in pooled_stages], 1)
+        return self.decoder([f[:n] for f in features], x), pooled
+
+    def _stem_input(self, x: torch.Tensor) -> torch.Tensor:
         rgb = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]
         stem_input = self.normalize((rgb + 1) / 2)
-        if self.extra_channels:
-            stem_input = torch.cat([stem_input, x[:, 3:]], 1)
-        return self.decoder(self.encoder(stem_input), x)
+        return torch.cat([stem_input, x[:, 3:]], 1) if self.extra_channels else stem_input
+
+    def stage_channels(self, stages: tuple[int, ...]) -> int:
+        """Width of the pooled features of `stages` that forward returns with a target."""
+        channels = self.encoder.feature_info.channels()
+        return sum(channels[stage] for stage in stages)
 
     def encoder_parameters(self):
         return self.encoder.parameters()

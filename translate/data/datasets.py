@@ -24,7 +24,7 @@ from translate.data.transforms import ImageTransform, build_transform
 
 DIRECTIONS = ("AtoB", "BtoA")
 # streams derived from a key's seed, one per independent random use
-_PAIR, _CHOICE_B, _CROP_A, _CROP_B, _SKETCH, _HINTS = 0, 1, 2, 3, 4, 5
+_PAIR, _CHOICE_B, _CROP_A, _CROP_B, _SKETCH, _HINTS, _TARGET, _CROP_TARGET = 0, 1, 2, 3, 4, 5, 6, 7
 
 
 def _check(channels_a: int, channels_b: int, direction: str) -> None:
@@ -47,13 +47,17 @@ class PairedDataset(Dataset):
     always sees the dataset's own A.
     colour_hints adds "hints": sparse colour hints drawn from B (translate/data/hints.py), the model's 4 planes,
     drawn from the key's seed in evaluation too, so a sample sheet shows the same hints every time.
+    target (domain adaptation in the translator): a folder of unpaired inputs of another kind (hand-drawn sketches
+    for a model trained on edge maps); each sample adds "T", one of them drawn from the key's seed, resized, cropped
+    and flipped as A is (its own draw), with channels_a channels.
     Returns {"A", "B", "A_path", "B_path"} (both paths are the AB file for the aligned layout).
     """
 
     def __init__(self, root: str | os.PathLike, phase: str = "train", channels_a: int = 3, channels_b: int = 3,
                  direction: str = "AtoB", load_size: int = 286, crop_size: int = 256,
                  preprocess: str = "resize_and_crop", flip: bool = True, train: bool = True,
-                 sketch_augment: str = "", sketch_augment_p: float = 1.0, colour_hints: bool = False):
+                 sketch_augment: str = "", sketch_augment_p: float = 1.0, colour_hints: bool = False,
+                 target: str | os.PathLike = ""):
         _check(channels_a, channels_b, direction)
         if colour_hints and channels_b != 3:
             raise ValueError(f"colour hints are drawn from an RGB target (channels_b 3), got {channels_b} channels")
@@ -73,6 +77,10 @@ class PairedDataset(Dataset):
         # channel counts of the A and B sides as stored on disk (the returned "A" is disk B when swapped)
         self.disk_channels = (channels_b, channels_a) if self.swap else (channels_a, channels_b)
         self.transform = build_transform(load_size, crop_size, preprocess, flip, train)
+        self.targets = list_images(Path(target)) if target else []
+        if target and not self.targets:
+            raise ValueError(f"target folder {target} holds no images")
+        self.channels_a = channels_a
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -92,6 +100,11 @@ class PairedDataset(Dataset):
         sample = {"A": tensor_a, "B": tensor_b, "A_path": str(path_a), "B_path": str(path_b)}
         if self.colour_hints:
             sample["hints"] = sample_hints(tensor_b, np.random.default_rng(derive_seed(seed, _HINTS)))
+        if self.targets:
+            pick = int(np.random.default_rng(derive_seed(seed, _TARGET)).integers(len(self.targets)))
+            sample["T"] = _transform_one(self.transform, self.targets[pick], self.channels_a,
+                                         derive_seed(seed, _CROP_TARGET))
+            sample["T_path"] = str(self.targets[pick])
         return sample
 
     def _load(self, path_a: Path, path_b: Path) -> tuple[np.ndarray, np.ndarray]:

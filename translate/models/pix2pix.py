@@ -10,11 +10,19 @@ Zhang et al. 2017): 4 planes appended to the input, so G maps (sketch, hints) ->
 photo): whether the output follows the hints is L1's and the perceptual loss's job, exactly as for the sketch. The
 export records `hint_channels`, and every way of running it (convert, serve, the API) feeds zeros when no hint is
 given: 1/8 of the training samples carry none.
+
+With `model.domain_weight` > 0, DANN (Ganin et al. 2016, JMLR eq. 9-10, the GRL of sec. 5) inside the translator:
+a domain classifier behind a gradient reversal layer sees G's encoder features (`model.domain_stages` of a
+pretrained-encoder U-Net, each averaged over positions) of the paired inputs (source: dataset edges) and of
+`data.target` (unpaired inputs of the kind people give: hand-drawn sketches), and the reversed gradient pushes the
+encoder to make the two alike, so that the decoder, trained on edges, meets drawn sketches as it met edges.
+L_G += domain_weight * L_d, lambda_p = 2 / (1 + exp(-gamma p)) - 1 (sec. 5.2.2). domain_weight 0 is its own
+baseline: no target is read, everything else is equal.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -26,6 +34,7 @@ from translate.data.hints import HINT_CHANNELS
 from translate.models import adversarial
 from translate.models.adversarial import GanOptions, discriminator_kwargs
 from translate.models.common import EMA, Progress, adam, averaged, set_requires_grad
+from translate.models.dann import domain_loss
 from translate.models.export_spec import generator_spec
 from translate.models.init_from import load_initial_weights
 
@@ -48,6 +57,11 @@ class Pix2PixConfig(GanOptions):
     lambda_perceptual: float = 0.0  # pix2pixHD's perceptual loss (its weight: 10); 0 = off, as in pix2pix
     perceptual_encoder: str = "efficientnet_lite2"
     colour_hints: bool = False  # G also reads colour hints from the target photo (data/hints.py)
+    domain_weight: float = 0.0  # > 0: DANN on G's encoder features, target inputs from data.target (see above)
+    domain_stages: list[int] = field(default_factory=lambda: [3, 4])  # encoder stages at strides 16 and 32
+    domain_hidden: int = 256
+    domain_layers: int = 1
+    grl_gamma: float = 10.0
 
 
 class Pix2Pix:
@@ -73,17 +87,36 @@ class Pix2Pix:
             "G": adam(generator.parameters(), lr=cfg.lr, beta1=cfg.beta1),
             "D": adam(discriminator.parameters(), lr=cfg.lr, beta1=cfg.beta1),
         }
+        self.adapt = cfg.domain_weight > 0
+        if self.adapt:  # weight 0: no classifier at all (DDP would wait for gradients of an unused net)
+            self._add_domain_classifier(generator)
         load_initial_weights(cfg.init_from, {"G": generator})
         self.ema = {"G": EMA(generator, cfg.tricks.ema_decay)} if cfg.tricks.ema_decay > 0 else {}
         self.extra_state = {f"ema_{k}": v for k, v in self.ema.items()}
         self.perceptual = FrozenFeatures(cfg.perceptual_encoder) if cfg.lambda_perceptual > 0 else None
+
+    def _add_domain_classifier(self, generator) -> None:
+        cfg = self.cfg
+        if cfg.generator not in PRETRAINED_GENERATORS:
+            raise ValueError(f"model.domain_weight needs a generator with a pretrained encoder "
+                             f"({', '.join(PRETRAINED_GENERATORS)}), got {cfg.generator!r}")
+        stages = tuple(cfg.domain_stages)
+        if not stages or any(s not in range(len(generator.encoder.feature_info.channels())) for s in stages):
+            raise ValueError(f"model.domain_stages must name encoder stages 0-4, got {cfg.domain_stages}")
+        self.raw["domain"] = build_discriminator("domain", generator.stage_channels(stages), hidden=cfg.domain_hidden,
+                                                 layers=cfg.domain_layers, init_type="kaiming")
+        self.nets["domain"] = self.raw["domain"]
+        self.optimizers["domain"] = adam(self.raw["domain"].parameters(), lr=cfg.lr, beta1=cfg.beta1)
 
     def train_step(self, batch: dict, accelerator, progress: Progress) -> dict[str, float]:
         cfg, tricks, step = self.cfg, self.cfg.tricks, progress.step
         G, D = self.nets["G"], self.nets["D"]
         real_a, real_b = batch["A"], batch["B"]
         g_input = self.generator_input(batch)
-        fake_b = G(g_input)
+        if self.adapt:  # one forward: the encoder on edges and drawn sketches, the decoder on the edges
+            fake_b, features = G(g_input, target=self.target_input(batch), pooled_stages=tuple(cfg.domain_stages))
+        else:
+            fake_b = G(g_input)
 
         set_requires_grad(self.raw["D"], True)
         for k in range(tricks.d_steps):
@@ -109,11 +142,20 @@ class Pix2Pix:
             with torch.no_grad():
                 real_features = features(real_b)
             out["loss_G_perceptual"] = losses.perceptual_loss(features(fake_b), real_features) * cfg.lambda_perceptual
-        accelerator.backward(loss_g_gan + loss_g_l1 + out.get("loss_G_perceptual", 0.0))
+        loss_g = loss_g_gan + loss_g_l1 + out.get("loss_G_perceptual", 0.0)
+        if self.adapt:
+            self.optimizers["domain"].zero_grad(set_to_none=True)
+            out["loss_domain"], out["acc_domain"] = domain_loss(self.nets["domain"], self.raw["domain"], features,
+                                                                real_a.shape[0], losses.grl_lambda(progress.fraction,
+                                                                                            cfg.grl_gamma))
+            loss_g = loss_g + cfg.domain_weight * out["loss_domain"]
+        accelerator.backward(loss_g)
         if step < cfg.freeze_encoder_steps:  # Adam skips a grad of None; requires_grad stays for DDP's sake
             for p in self.raw["G"].encoder_parameters():
                 p.grad = None
         self.optimizers["G"].step()
+        if self.adapt:
+            self.optimizers["domain"].step()
         for name, ema in self.ema.items():
             ema.update(self.raw[name])
         return {"loss_D": loss_d.item(), "loss_G_GAN": loss_g_gan.item(), "loss_G_L1": loss_g_l1.item(),
@@ -122,6 +164,13 @@ class Pix2Pix:
     def generator_input(self, batch: dict) -> torch.Tensor:
         """The sketch, followed by its hint planes when the model reads hints."""
         return torch.cat([batch["A"], batch["hints"]], 1) if self.hint_channels else batch["A"]
+
+    def target_input(self, batch: dict) -> torch.Tensor:
+        """The unpaired target inputs as G reads them: no hints (there is no photo to draw them from)."""
+        target = batch["T"]
+        if self.hint_channels:
+            target = torch.cat([target, target.new_zeros(target.shape[0], self.hint_channels, *target.shape[2:])], 1)
+        return target
 
     @torch.no_grad()
     def visuals(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -140,8 +189,12 @@ class Pix2Pix:
 
 
 def make_dataset(data_cfg, cfg: Pix2PixConfig, train: bool = True) -> PairedDataset:
+    if cfg.domain_weight > 0 and not data_cfg.target:
+        raise ValueError("model.domain_weight needs data.target: a folder of unpaired inputs of the kind to adapt "
+                         "to (e.g. hand-drawn sketches)")
     return PairedDataset(data_cfg.root, phase=data_cfg.phase, channels_a=cfg.in_channels,
                          channels_b=cfg.out_channels, direction=data_cfg.direction, load_size=data_cfg.load_size,
                          crop_size=data_cfg.crop_size, preprocess=data_cfg.preprocess, flip=data_cfg.flip,
                          train=train, sketch_augment=data_cfg.sketch_augment,
-                         sketch_augment_p=data_cfg.sketch_augment_p, colour_hints=cfg.colour_hints)
+                         sketch_augment_p=data_cfg.sketch_augment_p, colour_hints=cfg.colour_hints,
+                         target=data_cfg.target if train and cfg.domain_weight > 0 else "")
