@@ -57,7 +57,7 @@ class Pix2PixConfig(GanOptions):
     lambda_perceptual: float = 0.0  # pix2pixHD's perceptual loss (its weight: 10); 0 = off, as in pix2pix
     perceptual_encoder: str = "efficientnet_lite2"
     colour_hints: bool = False  # G also reads colour hints from the target photo (data/hints.py)
-    domain_weight: float = 0.0  # > 0: DANN on G's encoder features, target inputs from data.target (see above)
+    domain_weight: float = 0.0  # > 0: DANN on G's encoder features against data.target's unpaired inputs
     domain_stages: list[int] = field(default_factory=lambda: [3, 4])  # encoder stages at strides 16 and 32
     domain_hidden: int = 256
     domain_layers: int = 1
