@@ -1,4 +1,5 @@
-"""serve --before: each upload goes through a first export, and the studio answers what convert --before writes."""
+"""serve --before: each upload goes through a first export, and the studio answers what convert --before writes;
+colour hints go to the second export."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from PIL import Image
 
 from tests.helpers import make_pix2pix_export
 from translate import cli
+from translate.inference import Translator
+from translate.inference.chain import Chain
+from translate.inference.hint_maps import HintError, fit_hint_map
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +24,12 @@ def pair(tmp_path_factory):
     second = make_pix2pix_export(root / "bags" / "export", 1, "model.in_channels=1", "data.load_size=36",
                             "data.crop_size=32")
     return first, second
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def test_uploads_go_through_the_first_export_as_convert_before_does(make_app, connect, pair, tmp_path):
@@ -45,3 +55,33 @@ def test_a_first_export_of_several_generators_is_refused_naming_it(make_app, pai
     two = make_cyclegan_export(tmp_path / "two")
     with pytest.raises(ValueError, match="--before .*two: the export must hold one generator, it holds 2"):
         make_app(exports=[pair[1]], before=two)
+
+
+def test_hints_go_to_the_second_export_fitted_to_what_it_reads(make_app, connect, pair, tmp_path):
+    """Upload 60x44 -> the first export's scale (55x40) -> the hinted second's (50x36): the map follows the image."""
+    first = pair[0]
+    second = make_pix2pix_export(tmp_path / "hinted" / "export", 1, "model.in_channels=1", "data.load_size=36",
+                                 "data.crop_size=32", "model.colour_hints=true")
+    drawing = Image.fromarray(np.random.default_rng(0).integers(0, 256, (44, 60, 3), dtype=np.uint8))
+    hints = Image.new("RGBA", (60, 44), (0, 0, 0, 0))
+    hints.paste((30, 60, 220, 255), (20, 10, 40, 30))
+    app, _ = make_app(exports=[second], before=first)
+    client = connect(app)
+
+    def served(with_hints: bool) -> np.ndarray:
+        files = {"image": ("a.png", png(drawing))} | ({"hints": ("h.png", png(hints))} if with_hints else {})
+        answer = client.post("/api/translate", files=files, data={"model": "hinted/export", "net": "G"})
+        assert answer.status_code == 200, answer.text
+        return np.asarray(Image.open(io.BytesIO(answer.content)))
+
+    middle = Translator.from_export(first, device="cpu")(drawing)  # the edges the second export reads, 55x40
+    expected = Translator.from_export(second, device="cpu")(middle, hints=fit_hint_map(hints, (60, 44), middle.size))
+    with_hints = served(True)
+    assert with_hints.shape == (36, 50, 3) and np.array_equal(with_hints, np.asarray(expected))
+    assert not np.array_equal(with_hints, served(False))
+
+    chain = Chain(Translator.from_export(first, device="cpu"), Translator.from_export(pair[1], device="cpu"), 1)
+    with pytest.raises(HintError, match="this model reads no colour hints"):  # the second export of `pair`
+        chain([np.asarray(drawing)], [hints])
+    with pytest.raises(HintError, match="2 hint maps for 1 images"):
+        chain([np.asarray(drawing)], [hints, None])

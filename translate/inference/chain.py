@@ -4,6 +4,9 @@ A sketch normaliser (hand-drawn strokes -> the edge style a sketch -> photo mode
 own; running the pair must not need a folder of intermediate files. Each output of the first net is taken as the
 uint8 image `translate convert` would have written, converted to the second net's channels and resized to its
 training scale as convert decodes a file, then translated: the chain computes exactly what the two commands do.
+
+Colour hints are the second net's business (the normaliser draws edges, the photo model paints): a hint map painted
+on an input is fitted to the intermediate image the second net receives, which may be of another size.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from translate.inference.batching import group_by_size
+from translate.inference.hint_maps import HintError, fit_hint_map
 from translate.inference.pictures import to_model_input, to_picture
 
 
@@ -21,12 +25,19 @@ class Chain:
         self.first, self.second, self.channels, self.scale = first, second, channels, scale
         self.batch_size = first.batch_size  # convert groups its inputs by the first net's batch
 
-    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+    def __call__(self, images: list[np.ndarray], hints: list | None = None) -> list[np.ndarray]:
+        """HxWxC uint8 images -> the second net's outputs. hints: None, or one RGBA map per image (None for none) of
+        that image's own size, as Translator takes them; they go to the second net."""
+        if hints is not None and len(hints) != len(images):
+            raise HintError(f"{len(hints)} hint maps for {len(images)} images: give one per image (None for none)")
         middle = [to_picture(output) for output in self.first(images)]  # alpha aside, as convert decodes a file
         ready = [to_model_input(picture, self.channels, self.scale) for picture in middle]
+        fitted = None if hints is None else [
+            None if hint is None else fit_hint_map(hint, (image.shape[1], image.shape[0]), (x.shape[1], x.shape[0]))
+            for hint, image, x in zip(hints, images, ready)]
         outputs: list = [None] * len(ready)
         for group in group_by_size(range(len(ready)), lambda i: ready[i].shape, max(1, self.second.batch_size)):
-            for i, output in zip(group, self.second([ready[i] for i in group])):
+            group_hints = None if fitted is None else [fitted[i] for i in group]
+            for i, output in zip(group, self.second([ready[i] for i in group], group_hints)):
                 outputs[i] = output
         return outputs
-

@@ -1,12 +1,14 @@
 """The studio's HTTP app: the page, /healthz, /api/models and /api/translate, with their limits and error codes.
 
 Codes: 400 an unknown Host or a corrupt image or a missing choice, 403 a POST from another site (guard.py), 404
-unknown model or net, 413 upload over the byte, pixel or side limit, 415 not an image, 422 an image too thin or a
-malformed form, 503 + Retry-After when the queue is full, 504 when a translation outlasts the timeout (its work is
-stopped, lane.py). Every error body is JSON {"detail": one string}. Body bytes are counted as they arrive, so an
-oversized upload is refused without being read to its end, and an image's size is checked from its header before
-it is decoded. The page and its files come only from the package's static folder, and its Content-Security-Policy
-forbids loading anything from elsewhere: the studio works offline. No answer holds a path on the server.
+unknown model or net, 413 upload over the byte, pixel or side limit, 415 not an image, 422 an image too thin, a
+malformed form, or a hint map that does not fit its image or its model, 503 + Retry-After when the queue is full, 504
+when a translation outlasts the timeout (its work is stopped, lane.py). Every error body is JSON {"detail": one
+string}. Body bytes are counted as they arrive, so an oversized upload is refused without being read to its end,
+and an image's size is checked from its header before it is decoded. A colour hint map (the optional `hints` file,
+for models trained with hints) is bounded and checked as its image is (upload.py). The page and its files come only
+from the package's static folder, and its Content-Security-Policy forbids loading anything from elsewhere: the
+studio works offline. No answer holds a path on the server.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from translate.serve.card import describe_export
 from translate.serve.guard import LOOPBACK, RequestGuard
 from translate.serve.lane import Busy, WorkerError
 from translate.serve.limits import Limits
-from translate.serve.upload import UploadError, decode_upload, encode_png, read_size
+from translate.serve.upload import UploadError, decode_hints, decode_upload, encode_png, read_hint_header, read_size
 from translate.serve.worker import HEALTHY, Worker
 
 STATIC = Path(__file__).parent / "static"
@@ -94,7 +96,7 @@ def create_app(workers: dict[str, Worker], limits: Limits | None = None,
 
     # No /docs or /redoc: their pages load scripts from a CDN. /openapi.json stays.
     app = FastAPI(title="translate studio", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.add_middleware(BodyLimit, max_bytes=limits.max_bytes + FORM_OVERHEAD)
+    app.add_middleware(BodyLimit, max_bytes=2 * limits.max_bytes + FORM_OVERHEAD)  # an image and its hint map
     app.add_middleware(RequestGuard, hosts=hosts)  # outermost: a refused request is not even read
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -142,8 +144,10 @@ def create_app(workers: dict[str, Worker], limits: Limits | None = None,
 
     @app.post("/api/translate", response_class=Response, responses={200: {"content": {"image/png": {}}}})
     async def translate(request: Request, image: Annotated[UploadFile, File()], model: Annotated[str, Form()],
-                        net: Annotated[str | None, Form()] = None) -> Response:
-        """The PNG `translate convert` writes for this file with this export and net."""
+                        net: Annotated[str | None, Form()] = None,
+                        hints: Annotated[UploadFile | None, File()] = None) -> Response:
+        """The PNG `translate convert` writes for this file with this export and net (and, for a model trained
+        with colour hints, this hint map: an image with alpha of the upload's size, as convert --hints reads)."""
         deadline = time.monotonic() + limits.timeout
         worker = workers.get(model)
         if worker is None:
@@ -153,17 +157,22 @@ def create_app(workers: dict[str, Worker], limits: Limits | None = None,
         net = net or next(iter(worker.models))
         if net not in worker.models:
             raise HTTPException(404, f"model {model!r} has no generator {net!r}; it has {', '.join(worker.models)}")
-        data = await image.read(limits.max_bytes + 1)
-        if len(data) > limits.max_bytes:
-            raise HTTPException(413, f"upload too large: the limit is {limits.max_bytes / 2**20:.1f} MiB per file")
+        spec = worker.models[net]
+        if hints is not None and not spec.hint_channels:
+            raise HTTPException(422, f"model {model!r} ({net}) reads no colour hints (it was trained without "
+                                     "model.colour_hints): send the image without a hint map")
+        data = await read_bounded(image, limits.max_bytes, "upload")
         width, height = read_size(data)
         limits.check_size(width, height)
+        hint_data = await read_bounded(hints, limits.max_bytes, "hint map") if hints is not None else None
+        hint_size = read_hint_header(hint_data, limits) if hint_data is not None else None
         job = worker.lane_for(width, height).reserve(net, deadline)  # Busy before decoding takes any memory
         try:
-            spec = worker.models[net]
             pixels, alpha = await run_in_threadpool(decode_upload, data, worker.input_channels(net), worker.scale)
-            job.start(pixels)
-            del pixels  # the lane holds the image until it is sent to the worker process, no longer
+            fitted = None if hint_data is None else await run_in_threadpool(
+                decode_hints, hint_data, hint_size, data, (pixels.shape[1], pixels.shape[0]))
+            job.start(pixels, fitted)
+            del pixels, fitted  # the lane holds them until they are sent to the worker process, no longer
             output = await wait_for_output(job.future, request, deadline, limits.timeout)
         finally:
             job.release()  # frees the slot now if the job still waits; stops the work if nobody else wants it
@@ -174,6 +183,14 @@ def create_app(workers: dict[str, Worker], limits: Limits | None = None,
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     return app
+
+
+async def read_bounded(file: UploadFile, max_bytes: int, what: str) -> bytes:
+    """The file's bytes; 413 past `max_bytes`, found without reading more than one byte beyond."""
+    data = await file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise HTTPException(413, f"{what} too large: the limit is {max_bytes / 2**20:.1f} MiB per file")
+    return data
 
 
 async def wait_for_output(future: Future, request: Request, deadline: float, timeout: float) -> np.ndarray | None:

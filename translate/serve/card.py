@@ -3,7 +3,8 @@
 Everything comes from the export (config.json, and best.json when it is an export_best): the server never guesses
 scores, and a run's final export does not borrow the scores of its export_best, which holds other weights. No
 path on the server leaves it, the export's or the training data's: a name is enough for the page, and the API may
-face a network.
+face a network. "hints" says whether a generator (and, on the card, any of them) reads colour hints: the page shows
+its colour pen for those only.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def describe_export(name: str, path: Path, description: dict, models: dict) -> d
     drawn = description["model"] in DRAWN_INPUT_MODELS
     nets = [{"name": net, "direction": direction(net, data.get("direction", "")), "arch": model.arch,
              "in_channels": model.in_channels, "out_channels": model.out_channels,
-             "size_multiple": model.size_multiple, "inference_mode": model.inference_mode}
+             "size_multiple": model.size_multiple, "inference_mode": model.inference_mode,
+             "hints": model.hint_channels > 0}
             for net, model in models.items()]
     scores = read_scores(path, description)
     # An export_best's step is in its scores; a final export was written at train.max_steps (or earlier, when
@@ -59,5 +61,5 @@ def describe_export(name: str, path: Path, description: dict, models: dict) -> d
     card = {"model": description["model"], "steps": steps,
             "data": Path(data["root"]).name if data.get("root") else None,  # the data set's name, not where it is
             "crop_size": preprocess.get("crop_size"), "input": "sketch or label map" if drawn else "photo",
-            "scores": public_scores(scores)}
+            "scores": public_scores(scores), "hints": any(net["hints"] for net in nets)}
     return {"name": name, "size": preprocess.get("crop_size") or 256, "nets": nets, "card": card}

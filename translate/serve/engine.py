@@ -5,9 +5,10 @@ started with 'spawn' (a fresh interpreter: safe with CUDA and with the server's 
 replaces it when its work outlives every deadline waiting on it.
 
 The protocol over one duplex Pipe: once the nets are loaded the child sends ("ready", None), or ("error", message)
-and exits; then for each (net, images) received (a list of same-size HxWxC uint8 arrays) it answers ("ok", outputs)
-or ("error", message), and it exits when the pipe closes. SIGINT and SIGTERM are ignored: Ctrl-C reaches the whole
-process group, and the server, which finishes the requests in flight before it stops, decides when a child ends.
+and exits; then for each (net, images, hints) received (a list of same-size HxWxC uint8 arrays, and None or one
+HxWx4 colour hint map or None per image, fitted to its image) it answers ("ok", outputs) or ("error", message), and
+it exits when the pipe closes. SIGINT and SIGTERM are ignored: Ctrl-C reaches the whole process group, and the
+server, which finishes the requests in flight before it stops, decides when a child ends.
 """
 
 from __future__ import annotations
@@ -85,11 +86,11 @@ def main(conn, path: str, device: str, precision: str, tile: int | None, overlap
     conn.send(("ready", None))
     while True:
         try:
-            net, images = conn.recv()
+            net, images, hints = conn.recv()
         except (EOFError, OSError):
             return
         try:
-            answer = ("ok", translators[net](images))
+            answer = ("ok", translators[net](images, hints))
         except Exception as error:  # e.g. out of memory: these requests fail, the process goes on
             answer = ("error", one_line(error))
         try:

@@ -54,10 +54,11 @@ class Job:
     lane: Lane
     future: Future = field(default_factory=Future)
     image: np.ndarray | None = None  # None while the upload is being decoded
+    hints: np.ndarray | None = None  # the colour hint map fitted to `image`, if the request sent one
     gone: bool = False
 
-    def start(self, image: np.ndarray) -> None:
-        self.lane._start(self, image)
+    def start(self, image: np.ndarray, hints: np.ndarray | None = None) -> None:
+        self.lane._start(self, image, hints)
 
     def release(self) -> None:
         """The caller no longer waits: the slot is freed at once, and a batch left with no caller is stopped."""
@@ -119,9 +120,9 @@ class Lane:
             self._changed.notify_all()
         self._thread.join(timeout)
 
-    def _start(self, job: Job, image: np.ndarray) -> None:
+    def _start(self, job: Job, image: np.ndarray, hints: np.ndarray | None) -> None:
         with self._changed:
-            job.image = image
+            job.image, job.hints = image, hints
             self._changed.notify_all()
 
     def _release(self, job: Job) -> None:
@@ -184,9 +185,11 @@ class Lane:
     def _translate(self, group: list[Job]) -> tuple[str, object]:
         """("ok", outputs) or ("error", message), replacing the child when it died or nobody waits any more."""
         try:
-            self._conn.send((group[0].net, [job.image for job in group]))
+            # A batch may mix requests with and without hints (a hinted net takes both); None: no hints at all.
+            hints = [job.hints for job in group] if any(job.hints is not None for job in group) else None
+            self._conn.send((group[0].net, [job.image for job in group], hints))
             for job in group:
-                job.image = None  # a 40-megapixel upload is 120 MB: the worker process has its own copy now
+                job.image = job.hints = None  # a 40-megapixel upload is 120 MB: the worker process has its own copy
             while not self._conn.poll(POLL_S):
                 if all(job.unwanted for job in group):
                     self._restart(replacing=True, why="a batch outlived the deadline of every request in it")

@@ -31,6 +31,12 @@ class Net:
     out_channels: int
     size_multiple: int
     inference_mode: str
+    hint_channels: int = 0  # > 0: it also reads colour hints (translate/data/hints.py)
+
+    @classmethod
+    def of(cls, spec: dict) -> Net:
+        """The Net of a config.json entry; exports from before colour hints have no hint_channels."""
+        return cls(**{f.name: spec[f.name] for f in fields(cls) if f.name in spec})
 
 
 class Worker:
@@ -47,8 +53,8 @@ class Worker:
         # --before: uploads are read as that export reads its images.
         self.before = first_generator(Path(before)) if before else None
         self.scale = resolve_size(size, read_export_config(before) if before else self.description)
-        self.models = {name: Net(**{f.name: spec[f.name] for f in fields(Net)})
-                       for name, spec in self.description["nets"].items() if spec["role"] == "generator"}
+        self.models = {name: Net.of(spec) for name, spec in self.description["nets"].items()
+                       if spec["role"] == "generator"}
         if not self.models:
             raise ValueError(f"{self.path} holds no generator net (only {', '.join(self.description['nets'])})")
         if tile is not None:
@@ -91,7 +97,7 @@ def first_generator(path: Path) -> Net:
     specs = [spec for spec in description["nets"].values() if spec["role"] == "generator"]
     if len(specs) != 1:
         raise ValueError(f"--before {path}: the export must hold one generator, it holds {len(specs)}")
-    return Net(**{f.name: specs[0][f.name] for f in fields(Net)})
+    return Net.of(specs[0])
 
 
 def export_names(paths: list[Path]) -> list[str]:
