@@ -1,9 +1,15 @@
 """The studio page in a real headless Chromium: draw with pointer actions, see the translation appear and follow the
-drawing, upload a file and get its before/after result. Skipped without a browser, except on CI, where a missing
-browser is a failure (.ci/run installs Debian's chromium and chromium-driver)."""
+drawing, upload a file and get its before/after result, paint colour hints for a model that reads them. Skipped
+without a browser, except on CI, where a missing browser is a failure (.ci/run installs Debian's chromium and
+chromium-driver).
+
+With STUDIO_HINT_EXPORT=EXPORT (a trained sketch -> handbag model with colour hints) a drawn bag given a red hint
+must come out red, and given a blue one blue; STUDIO_SCREENSHOT=PATH saves the page with the red bag there."""
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import shutil
 import time
@@ -18,7 +24,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.helpers import make_cyclegan_export
+from tests.helpers import make_cyclegan_export, make_pix2pix_export
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -83,6 +89,7 @@ def test_draw_and_upload_in_a_real_browser(browser, make_app, live_server, tmp_p
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#net option"))
     model = "pix2pix" if trained else "cyclegan"
     assert model in browser.find_element(By.ID, "card").text and export.parent.name in browser.page_source
+    assert not browser.find_element(By.ID, "hint-pen").is_displayed()  # this model reads no colour hints
     canvas, output = browser.find_element(By.ID, "canvas"), browser.find_element(By.ID, "output")
     size = browser.execute_script("return [arguments[0].width, arguments[0].getBoundingClientRect().width]", canvas)
     model_size = worker.description["preprocess"]["crop_size"]
@@ -121,3 +128,149 @@ def test_draw_and_upload_in_a_real_browser(browser, make_app, live_server, tmp_p
     assert not browser.find_elements(By.CSS_SELECTOR, ".result .message.error")
 
 
+
+
+# Records what the page sends: each translate request's hint map (a File, or null) and how many are in flight, a
+# request counting until its answer has been read.
+RECORD_JS = """
+window.sentHints = []; window.pending = 0;
+const original = window.fetch.bind(window);
+window.fetch = async (url, options = {}) => {
+  if (options.body instanceof FormData) window.sentHints.push(options.body.get("hints"));
+  window.pending += 1;
+  try {
+    const response = await original(url, options);
+    await response.clone().blob();
+    return response;
+  } finally {
+    window.pending -= 1;
+  }
+};
+"""
+# The last request's hint map as base64 PNG, or null when it had none.
+LAST_HINTS_JS = """
+const done = arguments[arguments.length - 1], file = window.sentHints.at(-1);
+if (!file) return done(null);
+const reader = new FileReader();
+reader.onload = () => done(reader.result.split(",")[1]);
+reader.readAsDataURL(file);
+"""
+# An <img>'s pixels as base64 PNG, read through a canvas.
+IMAGE_PNG_JS = """
+const img = arguments[0], c = document.createElement("canvas");
+c.width = img.naturalWidth; c.height = img.naturalHeight;
+c.getContext("2d").drawImage(img, 0, 0);
+return c.toDataURL("image/png").split(",")[1];
+"""
+
+
+def translated(driver, output, version: int) -> int:
+    """Wait until the page shows the answer to what is drawn now (its output past `version`, no request in flight
+    and none started for a while: the page sends 300 ms after the last change); the output's new version."""
+    wait = WebDriverWait(driver, 60)
+    wait.until(lambda d: int(output.get_attribute("data-version")) > version)
+    state = "return [Number(arguments[0].dataset.version), window.sentHints.length, window.pending]"
+    while True:
+        wait.until(lambda d: d.execute_script("return window.pending === 0 && arguments[0].complete", output))
+        before = driver.execute_script(state, output)
+        time.sleep(0.6)
+        if driver.execute_script(state, output) == before:
+            return before[0]
+
+
+def picture(data: str | None) -> Image.Image | None:
+    return Image.open(io.BytesIO(base64.b64decode(data))) if data else None
+
+
+def set_colour(driver, element_id: str, colour: str) -> None:
+    """What picking a colour in the browser's dialog does to an <input type=color>."""
+    driver.execute_script("const input = document.getElementById(arguments[0]); input.value = arguments[1];"
+                          "input.dispatchEvent(new Event('input', {bubbles: true}));", element_id, colour)
+
+
+def open_studio(browser, make_app, live_server, export: Path):
+    """The page over `export`, recording its requests; (canvas, output) once the models are listed."""
+    app, _ = make_app(exports=[export])
+    _, url = live_server(app)
+    browser.get(url)
+    WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#net option"))
+    browser.execute_script(RECORD_JS)
+    return browser.find_element(By.ID, "canvas"), browser.find_element(By.ID, "output")
+
+
+# Hint dots inside BAG's body (single clicks: dots about as large as the colour patches of training).
+HINT_DOTS = [(-110, 20), (0, 20), (110, 20), (-60, 80), (60, 80), (-110, 140), (0, 140), (110, 140)]
+
+
+def test_the_colour_pen_paints_hints_beside_the_drawing(browser, make_app, live_server, tmp_path):
+    """An untrained hinted model: the hints go as their own sketch-sized RGBA map, change the output, and clearing
+    them gives back the output of the drawing alone; "New colour" recolours them at random and translates."""
+    export = make_pix2pix_export(tmp_path / "tiny" / "bags", 0, "model.colour_hints=true", "data.load_size=72",
+                                 "data.crop_size=64")
+    canvas, output = open_studio(browser, make_app, live_server, export)
+    assert browser.find_element(By.ID, "hint-pen").is_displayed() and "colour hints" in browser.find_element(
+        By.ID, "card").text
+    for points in BAG:
+        stroke(browser, canvas, points)
+    version = translated(browser, output, 0)
+    _, drawing_alone = browser.execute_script(PIXELS_JS, output)
+    assert picture(browser.execute_async_script(LAST_HINTS_JS)) is None  # no hint painted: no map sent
+
+    browser.find_element(By.ID, "hint-pen").click()
+    stroke(browser, canvas, [(-120, 60), (120, 60), (120, 120), (-120, 120)])
+    version = translated(browser, output, version)
+    hints = picture(browser.execute_async_script(LAST_HINTS_JS))
+    assert (hints.format, hints.mode, hints.size) == ("PNG", "RGBA", (64, 64))  # the sketch's own size
+    rgba = np.asarray(hints)
+    opaque = rgba[:, :, 3] == 255
+    assert 20 < opaque.sum() < 64 * 64 / 4 and {tuple(c) for c in rgba[opaque][:, :3]} == {(0xC6, 0x28, 0x28)}
+    assert not rgba[:8, :, 3].any(), "the sketch's strokes leaked into the hint map"  # the handle's top is up there
+    _, hinted = browser.execute_script(PIXELS_JS, output)
+    assert hinted != drawing_alone
+
+    browser.find_element(By.ID, "clear-hints").click()
+    version = translated(browser, output, version)
+    assert browser.execute_script(PIXELS_JS, output)[1] == drawing_alone  # the same drawing without hints
+    assert picture(browser.execute_async_script(LAST_HINTS_JS)) is None
+
+    browser.find_element(By.ID, "new-colour").click()  # no hints left: one at the centre, in a random colour
+    translated(browser, output, version)
+    colour = browser.find_element(By.ID, "hint-color").get_attribute("value")
+    rgba = np.asarray(picture(browser.execute_async_script(LAST_HINTS_JS)))
+    assert rgba[32, 32, 3] == 255 and "#%02x%02x%02x" % tuple(rgba[32, 32, :3]) == colour
+    assert browser.execute_script(PIXELS_JS, output)[1] != drawing_alone
+
+
+def mean_hue(image: Image.Image) -> float:
+    """The saturation-weighted circular mean hue, in degrees, of the pixels that are not near white (the bag)."""
+    rgb = np.asarray(image.convert("RGB")).astype(int)
+    hsv = np.asarray(image.convert("RGB").convert("HSV")).astype(float)
+    bag = rgb.min(axis=2) < 225
+    angles, weights = hsv[:, :, 0][bag] / 256 * 2 * np.pi, hsv[:, :, 1][bag]
+    return float(np.degrees(np.arctan2((weights * np.sin(angles)).sum(), (weights * np.cos(angles)).sum())) % 360)
+
+
+def hue_distance(a: float, b: float) -> float:
+    return abs((a - b + 180) % 360 - 180)
+
+
+@pytest.mark.skipif(not os.environ.get("STUDIO_HINT_EXPORT"),
+                    reason="set STUDIO_HINT_EXPORT=EXPORT, a trained sketch -> handbag model with colour hints")
+def test_a_red_hint_makes_a_red_bag_and_a_blue_one_a_blue_bag(browser, make_app, live_server):
+    canvas, output = open_studio(browser, make_app, live_server, Path(os.environ["STUDIO_HINT_EXPORT"]))
+    for points in BAG:
+        stroke(browser, canvas, points)
+    version = translated(browser, output, 0)
+    browser.find_element(By.ID, "hint-pen").click()
+    hues = {}
+    for name, colour, target, tolerance in [("red", "#d01818", 0, 25), ("blue", "#1838d0", 230, 35)]:
+        browser.find_element(By.ID, "clear-hints").click()
+        set_colour(browser, "hint-color", colour)
+        for dot in HINT_DOTS:
+            stroke(browser, canvas, [dot])
+        version = translated(browser, output, version)
+        if name == "red" and os.environ.get("STUDIO_SCREENSHOT"):  # before the check: a failure is worth seeing
+            browser.save_screenshot(os.environ["STUDIO_SCREENSHOT"])
+        hues[name] = mean_hue(picture(browser.execute_script(IMAGE_PNG_JS, output)))
+        assert hue_distance(hues[name], target) < tolerance, f"a {name} hint gave a bag of mean hue {hues[name]:.0f}"
+    assert hue_distance(hues["red"], hues["blue"]) > 90

@@ -2,12 +2,21 @@
 // Drawings are sent 300 ms after the last change; a newer drawing aborts the request of an older one instead of
 // queueing behind it, so the server only ever works for what is on the canvas now. Photos go one at a time, so a
 // dropped folder does not fill the server's queue; a 503 is retried after the Retry-After it names.
+// A model trained with colour hints gets a colour pen: its strokes go on a layer of their own over the drawing (never
+// into the sketch) and are sent beside it as the `hints` field, an RGBA PNG of the sketch's size whose opaque pixels
+// are the hints (translate/data/hints.py).
 "use strict";
 
 const DEBOUNCE_MS = 300;
 // Stroke widths are given for a 256 px canvas and scale with the model's size; the default, 2, draws strokes as thin
 // as the dataset edges sketch models learn from (1-2 px at 256): a thicker pen turned a drawn bag into mush.
 const BASE_SIZE = 256;
+// Hint strokes are about as wide as the larger colour patches the model saw in training (1-9 px at 256).
+const HINT_WIDTH = 6;
+// ... and at least 3 px on the canvas: a hint pixel must be at least half opaque, and an antialiased line of a
+// 64 px model's 1.5 px would leave none that is.
+const MIN_HINT_PX = 3;
+const HINT_TOOLS = ["hint", "hint-eraser"];
 const $ = (id) => document.getElementById(id);
 const studio = {
   models: [], model: null, net: null, tool: "pen", strokes: [], stroke: null,
@@ -27,10 +36,12 @@ async function errorText(response) {
   }
 }
 
-// POST one image; resolves to a PNG blob, or throws an Error carrying the server's message.
-async function translateBlob(blob, filename, model, net, signal) {
+// POST one image (and its hint map, if any); resolves to a PNG blob, or throws an Error carrying the server's
+// message.
+async function translateBlob(blob, filename, model, net, signal, hints = null) {
   const form = new FormData();
   form.append("image", blob, filename);
+  if (hints) form.append("hints", hints, "hints.png");
   form.append("model", model);
   form.append("net", net);
   for (let attempt = 0; ; attempt++) {
@@ -68,7 +79,20 @@ function selectModel(name) {
 function selectNet(name) {
   studio.net = name;
   showCard();
+  showHintTools();
   scheduleDrawing();
+}
+
+function readsHints() {
+  return Boolean(studio.model?.nets.find((n) => n.name === studio.net)?.hints);
+}
+
+// The colour pen and the hint layer only for a net that reads hints; hints painted for another stay, unseen and
+// unsent, until a net that reads them is chosen again.
+function showHintTools() {
+  const on = readsHints();
+  $("hint-tools").hidden = hintCanvas.hidden = !on;
+  if (!on && HINT_TOOLS.includes(studio.tool)) setTool("pen");
 }
 
 function showCard() {
@@ -80,6 +104,7 @@ function showCard() {
     ["mode", net.inference_mode], ["size multiple", net.size_multiple],
     ["steps", card.steps ?? "?"], ["data", card.data || "?"], ["input", card.input],
   ];
+  if (net.hints) entries.push(["colour hints", "yes: paint them with the colour pen"]);
   if (card.scores) entries.push(["scores", Object.entries(card.scores).map(([k, v]) => `${k} ${v}`).join(", ")]);
   const list = document.createElement("dl");
   for (const [key, value] of entries) {
@@ -101,33 +126,51 @@ function showCard() {
 
 const canvas = $("canvas");
 const ctx = canvas.getContext("2d");
+const hintCanvas = $("hints");
+const hintCtx = hintCanvas.getContext("2d");
 
 // The canvas holds the model's input pixels (what is sent is what the model reads); on screen it is at least
 // MIN_SCREEN px, so a 64 or 128 px model is drawn on at a size a hand can use.
 const MIN_SCREEN = 512;
 function resizeCanvas(size) {
-  canvas.width = canvas.height = size;
+  canvas.width = canvas.height = hintCanvas.width = hintCanvas.height = size;
   document.documentElement.style.setProperty("--size", `${Math.max(size, MIN_SCREEN)}px`);
   redraw();
 }
 
+// A stroke on its layer: the sketch's eraser paints white (the sketch is opaque), the hint eraser clears to
+// transparent (no hint).
 function paintStroke(stroke) {
+  const target = stroke.layer === "hints" ? hintCtx : ctx;
   const scale = canvas.width / BASE_SIZE;
-  ctx.strokeStyle = ctx.fillStyle = stroke.tool === "eraser" ? "#ffffff" : stroke.color;
-  ctx.lineWidth = stroke.width * scale;
-  ctx.lineCap = ctx.lineJoin = "round";
+  target.globalCompositeOperation = stroke.tool === "hint-eraser" ? "destination-out" : "source-over";
+  target.strokeStyle = target.fillStyle = stroke.tool === "eraser" ? "#ffffff" : stroke.color;
+  target.lineWidth = Math.max(stroke.width * scale, stroke.layer === "hints" ? MIN_HINT_PX : 0);
+  target.lineCap = target.lineJoin = "round";
   const points = stroke.points.map(([x, y]) => [x * canvas.width, y * canvas.height]);
-  ctx.beginPath();
-  ctx.moveTo(...points[0]);
-  for (const point of points.slice(1)) ctx.lineTo(...point);
-  if (points.length === 1) ctx.arc(...points[0], ctx.lineWidth / 2, 0, 2 * Math.PI);
-  points.length === 1 ? ctx.fill() : ctx.stroke();
+  target.beginPath();
+  target.moveTo(...points[0]);
+  for (const point of points.slice(1)) target.lineTo(...point);
+  if (points.length === 1) target.arc(...points[0], target.lineWidth / 2, 0, 2 * Math.PI);
+  points.length === 1 ? target.fill() : target.stroke();
 }
 
 function redraw() {
   ctx.fillStyle = "#ffffff";
   ctx.fillRect(0, 0, canvas.width, canvas.height);
+  hintCtx.clearRect(0, 0, hintCanvas.width, hintCanvas.height);
   studio.strokes.forEach(paintStroke);
+}
+
+function newStroke(tool, point) {
+  const layer = HINT_TOOLS.includes(tool) ? "hints" : "sketch";
+  const color = tool === "hint" ? $("hint-color").value : $("color").value; // the hint eraser's is not painted
+  const width = layer === "sketch" ? Number($("width").value) : tool === "hint" ? HINT_WIDTH : 2 * HINT_WIDTH;
+  return { tool, layer, color, width, points: [point] };
+}
+
+function hasHints() {
+  return studio.strokes.some((stroke) => stroke.tool === "hint");
 }
 
 function pointOf(event) {
@@ -137,8 +180,7 @@ function pointOf(event) {
 
 canvas.addEventListener("pointerdown", (event) => {
   canvas.setPointerCapture(event.pointerId);
-  const width = Number($("width").value);
-  studio.stroke = { tool: studio.tool, color: $("color").value, width, points: [pointOf(event)] };
+  studio.stroke = newStroke(studio.tool, pointOf(event));
   studio.strokes.push(studio.stroke);
   paintStroke(studio.stroke);
   scheduleDrawing();
@@ -161,18 +203,19 @@ function scheduleDrawing() {
 
 // The drawing as a PNG blob, at once: toBlob waits for an idle moment, which measured a full second in headless
 // Chromium (tools/serve_pen.py), twice the time the output may lag the pen; toDataURL encodes synchronously.
-function canvasPng() {
-  const base64 = canvas.toDataURL("image/png").split(",")[1];
+function canvasPng(source) {
+  const base64 = source.toDataURL("image/png").split(",")[1];
   return new Blob([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], { type: "image/png" });
 }
 
 async function sendDrawing() {
   studio.controller?.abort(); // the older drawing's answer is of no use any more
   const controller = (studio.controller = new AbortController());
-  const blob = canvasPng();
+  const blob = canvasPng(canvas);
+  const hints = readsHints() && hasHints() ? canvasPng(hintCanvas) : null;
   try {
     setStatus("translating the drawing…");
-    const png = await translateBlob(blob, "drawing.png", studio.model.name, studio.net, controller.signal);
+    const png = await translateBlob(blob, "drawing.png", studio.model.name, studio.net, controller.signal, hints);
     if (controller.signal.aborted) return;
     const output = $("output");
     if (studio.outputUrl) URL.revokeObjectURL(studio.outputUrl);
@@ -189,14 +232,54 @@ async function sendDrawing() {
 
 function setTool(tool) {
   studio.tool = tool;
-  $("pen").setAttribute("aria-pressed", String(tool === "pen"));
-  $("eraser").setAttribute("aria-pressed", String(tool === "eraser"));
+  for (const button of document.querySelectorAll("button.tool")) {
+    button.setAttribute("aria-pressed", String(button.dataset.tool === tool));
+  }
 }
 
-$("pen").addEventListener("click", () => setTool("pen"));
-$("eraser").addEventListener("click", () => setTool("eraser"));
-$("undo").addEventListener("click", () => { studio.strokes.pop(); redraw(); scheduleDrawing(); });
+// Undo takes back the last stroke the person can see: hidden hints (a net that reads none) are left alone.
+function undo() {
+  const last = studio.strokes.findLastIndex((stroke) => stroke.layer === "sketch" || readsHints());
+  if (last >= 0) studio.strokes.splice(last, 1);
+  redraw();
+  scheduleDrawing();
+}
+
+// A random saturated, mid-light colour (HSL with S 90%, L 50%): a pale or dark hint says little about the colour
+// meant.
+function randomColour() {
+  const hue = Math.random() * 360;
+  const channel = (n) => {
+    const k = (n + hue / 30) % 12;
+    const value = 0.5 - 0.45 * Math.max(-1, Math.min(k - 3, 9 - k, 1));
+    return Math.round(value * 255).toString(16).padStart(2, "0");
+  };
+  return `#${channel(0)}${channel(8)}${channel(4)}`;
+}
+
+// "New colour": the same hints in a random colour (or, with none yet, one small hint at the centre), translated at
+// once, to see what else the drawing could be.
+function newColour() {
+  const colour = ($("hint-color").value = randomColour());
+  const hints = studio.strokes.filter((stroke) => stroke.tool === "hint");
+  if (hints.length) hints.forEach((stroke) => { stroke.color = colour; });
+  else studio.strokes.push(newStroke("hint", [0.5, 0.5])); // in the colour just picked
+  redraw();
+  clearTimeout(studio.timer);
+  sendDrawing();
+}
+
+for (const button of document.querySelectorAll("button.tool")) {
+  button.addEventListener("click", () => setTool(button.dataset.tool));
+}
+$("undo").addEventListener("click", undo);
 $("clear").addEventListener("click", () => { studio.strokes = []; redraw(); scheduleDrawing(); });
+$("clear-hints").addEventListener("click", () => {
+  studio.strokes = studio.strokes.filter((stroke) => stroke.layer !== "hints");
+  redraw();
+  scheduleDrawing();
+});
+$("new-colour").addEventListener("click", newColour);
 $("model").addEventListener("change", (event) => selectModel(event.target.value));
 $("net").addEventListener("change", (event) => selectNet(event.target.value));
 
