@@ -78,12 +78,20 @@ RESUME_EXTRAS = {
     "dann": ["model.ema_decay=0.9"],
     "classifier": ["model.ema_decay=0.9"],
 }
+# pix2pix reading colour hints (drawn per sample) with a domain classifier on its encoder (its own net, optimizer
+# and target draws): {drawn} is a folder of target images
+HINTS_AND_DOMAIN = ["model.generator=unet_lite1", "model.colour_hints=true", "model.domain_weight=1",
+                    "data.target={drawn}"]
 
 
-@pytest.mark.parametrize("name", list(MODELS))
-def test_resume_after_kill_equals_uninterrupted(name, tmp_path):
-    overrides = [*TINY_SETUPS[name](tmp_path / "data"), *RESUME_EXTRAS.get(name, []), "train.max_steps=6",
-                 "train.decay_steps=3", "train.checkpoint_every=3", "train.log_every=1"]  # the lr decays across it
+@pytest.mark.parametrize("name, extra", [*((name, RESUME_EXTRAS.get(name, [])) for name in MODELS),
+                                         ("pix2pix", HINTS_AND_DOMAIN)], ids=[*MODELS, "pix2pix-hints-domain"])
+def test_resume_after_kill_equals_uninterrupted(name, extra, tmp_path):
+    if any("{drawn}" in e for e in extra):
+        write_images(tmp_path / "drawn", 3, (32, 32), seed=5)
+    overrides = [*TINY_SETUPS[name](tmp_path / "data"), *(e.format(drawn=tmp_path / "drawn") for e in extra),
+                 "train.max_steps=6", "train.decay_steps=3", "train.checkpoint_every=3",
+                 "train.log_every=1"]  # the lr decays across it
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("{}\n")
     uninterrupted = train(config.load(recipe, overrides), tmp_path / "straight")
