@@ -12,6 +12,7 @@ from translate.data.hints import (
     hint_planes,
     patch_side_range,
     planes_from_rgba,
+    pool_hint_planes,
     sample_hints,
 )
 from translate.inference.hint_maps import HintError, fit_hint_map
@@ -86,3 +87,13 @@ def test_paired_samples_carry_the_same_hints_for_the_same_key(tmp_path):
     assert "hints" not in PairedDataset(root, load_size=36, crop_size=32)[0]
     with pytest.raises(ValueError, match="RGB target"):
         PairedDataset(root, channels_b=1, colour_hints=True)
+
+
+def test_pooled_hints_give_each_touched_cell_the_hint_colour_and_leave_the_rest_empty():
+    colour, mask = torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8)
+    colour[0, :, 1, 1], mask[0, 0, 1, 1] = torch.tensor([0.5, -0.5, -1.0]), 1  # one black-ish pixel in cell (0, 0)
+    colour[0, :, 6, 5:7], mask[0, 0, 6, 5:7] = torch.tensor([1.0, 0.0, 0.0])[:, None], 1  # two in cell (1, 1)
+    pooled = pool_hint_planes(hint_planes(colour, mask), 4)[0]
+    assert pooled[:, 0, 0].tolist() == [0.5, -0.5, -1.0, 1.0]
+    assert pooled[:, 1, 1].tolist() == [1.0, 0.0, 0.0, 1.0]
+    assert pooled[:, 0, 1].abs().sum() == 0 and pooled[:, 1, 0].abs().sum() == 0

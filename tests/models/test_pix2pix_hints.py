@@ -57,3 +57,16 @@ def test_the_export_reads_hint_maps_as_the_trained_g_reads_hint_planes(tmp_path)
     image = lambda y: to_uint8(y[0]).permute(1, 2, 0).numpy()  # noqa: E731
     assert np.abs(translator(sketch, hints=hints).astype(int) - image(expected)).max() <= 1
     assert np.abs(translator(sketch).astype(int) - image(bare)).max() <= 1
+
+
+def test_every_decoder_level_reads_the_hints_pooled_to_its_stride():
+    net = build_generator("unet_lite1", 7, 3, ngf=8)
+    planes = torch.zeros(1, 4, 64, 64)
+    planes[0, :, 30:34, 30:34] = torch.tensor([1.0, -1.0, -1.0, 1.0]).view(4, 1, 1)
+    net(torch.cat([torch.rand(1, 3, 64, 64) * 2 - 1, planes], 1)).square().mean().backward()
+    channels = net.encoder.feature_info.channels()
+    below = channels[-1]
+    for up, skip in zip(net.decoder.ups[:4], reversed(channels[:-1])):
+        first = up.block[0]  # its input: the upsampled level below, the encoder skip, then the 4 hint planes
+        assert first.in_channels == below + skip + 4 and first.weight.grad[:, -4:].abs().sum() > 0
+        below = first.out_channels

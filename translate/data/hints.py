@@ -39,6 +39,18 @@ def hint_planes(colour: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.cat([colour * mask, mask], dim=-3)
 
 
+def pool_hint_planes(planes: torch.Tensor, factor: int) -> torch.Tensor:
+    """(N, 4, H, W) hint planes -> (N, 4, H / factor, W / factor): each cell a hint touches carries the mean colour
+    of its hint pixels, with mask 1; the others stay zero. What a coarse level of a generator reads, so that one
+    hint stroke tells a whole region of the bag its colour."""
+    import torch.nn.functional as F
+
+    colour, mask = planes[:, :3], planes[:, 3:]
+    coverage = F.avg_pool2d(mask, factor)
+    touched = (coverage > 0).to(planes.dtype)
+    return hint_planes(F.avg_pool2d(colour, factor) / coverage.clamp_min(1e-6), touched)
+
+
 def planes_from_rgba(rgba: torch.Tensor) -> torch.Tensor:
     """(N, 4, H, W) uint8 RGBA hint maps -> (N, 4, H, W) float planes (alpha >= 128 is a hint)."""
     mask = (rgba[:, 3:4] >= ALPHA_THRESHOLD).float()
