@@ -9,7 +9,9 @@ from tests.data.test_datasets import make_aligned
 from translate.data import PairedDataset
 from translate.data.hints import (
     GEOMETRIC_P,
+    global_hint_planes,
     hint_planes,
+    object_pixels,
     patch_side_range,
     planes_from_rgba,
     pool_hint_planes,
@@ -97,3 +99,12 @@ def test_pooled_hints_give_each_touched_cell_the_hint_colour_and_leave_the_rest_
     assert pooled[:, 0, 0].tolist() == [0.5, -0.5, -1.0, 1.0]
     assert pooled[:, 1, 1].tolist() == [1.0, 0.0, 0.0, 1.0]
     assert pooled[:, 0, 1].abs().sum() == 0 and pooled[:, 1, 0].abs().sum() == 0
+
+
+def test_training_hints_land_on_the_object_not_the_paper():
+    image = torch.ones(3, 32, 32)  # white paper
+    image[:, 8:20, 10:26] = -0.2  # a grey bag
+    for seed in range(10):
+        mask = sample_hints(image, np.random.default_rng(seed), count=4, where=object_pixels(image))[3] > 0
+        assert mask.any() and not (mask & ~object_pixels(image)).any()
+    assert global_hint_planes(hint_planes(torch.zeros(1, 3, 4, 4), torch.zeros(1, 1, 4, 4))).abs().sum() == 0

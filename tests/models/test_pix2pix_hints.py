@@ -59,14 +59,16 @@ def test_the_export_reads_hint_maps_as_the_trained_g_reads_hint_planes(tmp_path)
     assert np.abs(translator(sketch).astype(int) - image(bare)).max() <= 1
 
 
-def test_every_decoder_level_reads_the_hints_pooled_to_its_stride():
+def test_every_decoder_level_reads_the_hints_pooled_to_its_stride_and_the_bottleneck_their_mean():
     net = build_generator("unet_lite1", 7, 3, ngf=8)
     planes = torch.zeros(1, 4, 64, 64)
     planes[0, :, 30:34, 30:34] = torch.tensor([1.0, -1.0, -1.0, 1.0]).view(4, 1, 1)
     net(torch.cat([torch.rand(1, 3, 64, 64) * 2 - 1, planes], 1)).square().mean().backward()
     channels = net.encoder.feature_info.channels()
-    below = channels[-1]
+    below = channels[-1] + 4  # the bottleneck and the global hint
     for up, skip in zip(net.decoder.ups[:4], reversed(channels[:-1])):
         first = up.block[0]  # its input: the upsampled level below, the encoder skip, then the 4 hint planes
         assert first.in_channels == below + skip + 4 and first.weight.grad[:, -4:].abs().sum() > 0
         below = first.out_channels
+    global_hint = slice(channels[-1], channels[-1] + 4)
+    assert net.decoder.ups[0].block[0].weight.grad[:, global_hint].abs().sum() > 0

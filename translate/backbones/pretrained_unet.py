@@ -9,10 +9,10 @@ network (evaluation/features.py), and a network that helped train a model must n
 normalised as the weights expect (encoders.Normalize); a 1-channel input (a sketch) is repeated to RGB. Inputs of
 more than 3 channels are an RGB image followed by colour-hint planes (translate/data/hints.py): the stem
 convolution gets one input channel per plane, initialised to zero, so the pretrained encoder computes exactly its
-ImageNet features at step 0 and learns what the planes add. Every decoder level also reads the hints pooled to its
-stride (hints.pool_hint_planes: each cell a hint touches, with the hint's colour), beside its skip: through the
-input alone a hint of a few pixels reached the decoder so weakly that after 1,000 steps of the handbag preset the
-outputs did not change with or without ten hints; at stride 32 one hint tells a 32 x 32 region its colour.
+ImageNet features at step 0 and learns what the planes add. The decoder also reads them directly: every level the
+hints pooled to its stride (hints.pool_hint_planes: each cell a hint touches, with the hint's colour) beside its
+skip, and the bottleneck their global mean (hints.global_hint_planes, as the paper's global hints). Through the
+input alone, ten hints of a few pixels changed the handbag preset's outputs by nothing after 1,000 steps.
 
 The encoder's BatchNorms always normalise with their ImageNet running statistics, in training too; their affine
 weights train. Batch statistics would replace the pretrained statistics from step 0 (at pix2pix's batch size of 1
@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from translate.data.hints import pool_hint_planes
+from translate.data.hints import global_hint_planes, pool_hint_planes
 
 from .encoders import Normalize, build_encoder, check_training_encoder
 from .layers import norm_layer, uses_bias
@@ -131,7 +131,7 @@ class Decoder(nn.Module):
         widths = [ngf * 8, ngf * 4, ngf * 2, ngf, ngf // 2]  # at strides 16, 8, 4, 2, 1
         # the hint planes at each coarser level; the full-resolution skip (the input) holds them already
         skips = [*(c + hint_channels for c in reversed(feature_channels[:-1])), image_channels]
-        below, ups = feature_channels[-1], []
+        below, ups = feature_channels[-1] + hint_channels, []  # the bottleneck with the global hint
         for level, (skip, width) in enumerate(zip(skips, widths)):
             ups.append(UpBlock(below, skip, width, norm, dropout and level < DROPOUT_LEVELS))
             below = width
@@ -139,10 +139,10 @@ class Decoder(nn.Module):
         self.head = nn.Conv2d(below, out_channels, 3, padding=1)  # a bias: no norm follows
 
     def forward(self, features: list[torch.Tensor], image: torch.Tensor, hints: torch.Tensor | None = None):
-        skips = list(reversed(features[:-1]))
+        skips, x = list(reversed(features[:-1])), features[-1]
         if hints is not None:
             skips = [torch.cat([f, pool_hint_planes(hints, image.shape[-1] // f.shape[-1])], 1) for f in skips]
-        x = features[-1]
+            x = torch.cat([x, global_hint_planes(hints).expand(-1, -1, *x.shape[-2:])], 1)
         for up, skip in zip(self.ups, [*skips, image]):
             x = up(x, skip)
         return torch.tanh(self.head(x))

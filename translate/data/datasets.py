@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from translate.data.folders import detect_layout, list_images, match_pairs
-from translate.data.hints import sample_hints
+from translate.data.hints import object_pixels, sample_hints
 from translate.data.images import CHANNEL_MODES, ImageReadError, convert_channels, load_image, read_image
 from translate.data.sampler import checked_key, derive_seed
 from translate.data.sketch import SketchAugment
@@ -99,7 +99,8 @@ class PairedDataset(Dataset):
             tensor_a = self.sketch(tensor_a, tensor_b, derive_seed(seed, _SKETCH))
         sample = {"A": tensor_a, "B": tensor_b, "A_path": str(path_a), "B_path": str(path_b)}
         if self.colour_hints:
-            sample["hints"] = sample_hints(tensor_b, np.random.default_rng(derive_seed(seed, _HINTS)))
+            sample["hints"] = sample_hints(tensor_b, np.random.default_rng(derive_seed(seed, _HINTS)),
+                                           where=object_pixels(tensor_b))
         if self.targets:
             pick = int(np.random.default_rng(derive_seed(seed, _TARGET)).integers(len(self.targets)))
             sample["T"] = _transform_one(self.transform, self.targets[pick], self.channels_a,

@@ -7,8 +7,10 @@ users (sec. 3.1), a training sample reveals
 
   how many   a geometric number of patches with p = 1/8 counted from 0 (mean 7), so 1/8 of the samples carry no
              hint at all and one model works with and without hints
-  where      centres drawn from a 2-D Gaussian at the image centre, sigma a quarter of each side (people click near
-             the centre; bags are centred), clipped to the image
+  where      on the object: centres drawn uniformly from the photo's pixels that are not paper-white (some channel
+             below 230), as a person colours the bag and not the paper; the paper's natural images have no paper,
+             and its 2-D Gaussian at the image centre (sigma a quarter of each side) is the fallback for a photo
+             without such pixels
   how big    squares of side uniform in 1..9 px at 256 px, scaled with the crop (1..4 px at 128 px)
   what       the mean colour of the target photo over the patch
 
@@ -32,6 +34,12 @@ GEOMETRIC_P = 1 / 8
 PATCH_SIDE_AT_256 = 9
 CENTRE_SIGMA = 0.25  # of each side
 ALPHA_THRESHOLD = 128
+PAPER_WHITE = 230  # of 255: brighter in every channel is the paper a product is photographed on
+
+
+def object_pixels(photo: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) photo in [-1, 1] -> (H, W) bool: the pixels that are not paper-white."""
+    return (photo < PAPER_WHITE / 127.5 - 1).any(dim=0)
 
 
 def hint_planes(colour: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -39,7 +47,7 @@ def hint_planes(colour: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.cat([colour * mask, mask], dim=-3)
 
 
-def pool_hint_planes(planes: torch.Tensor, factor: int) -> torch.Tensor:
+def pool_hint_planes(planes: torch.Tensor, factor) -> torch.Tensor:
     """(N, 4, H, W) hint planes -> (N, 4, H / factor, W / factor): each cell a hint touches carries the mean colour
     of its hint pixels, with mask 1; the others stay zero. What a coarse level of a generator reads, so that one
     hint stroke tells a whole region of the bag its colour."""
@@ -49,6 +57,13 @@ def pool_hint_planes(planes: torch.Tensor, factor: int) -> torch.Tensor:
     coverage = F.avg_pool2d(mask, factor)
     touched = (coverage > 0).to(planes.dtype)
     return hint_planes(F.avg_pool2d(colour, factor) / coverage.clamp_min(1e-6), touched)
+
+
+def global_hint_planes(planes: torch.Tensor) -> torch.Tensor:
+    """(N, 4, H, W) hint planes -> (N, 4, 1, 1): the mean colour of all hint pixels, mask 1 when there is any. The
+    analogue of the paper's global hints network (sec. 3.2), fed at the bottleneck: derived from the local hints,
+    so that one patch can colour the whole bag without a receptive field reaching it."""
+    return pool_hint_planes(planes, planes.shape[-2:])
 
 
 def planes_from_rgba(rgba: torch.Tensor) -> torch.Tensor:
@@ -71,8 +86,8 @@ def sample_hints(photo: torch.Tensor, rng: np.random.Generator, count: int | Non
     """Hint planes (4, H, W) revealing patches of `photo` (3, H, W) in [-1, 1].
 
     count: None draws the paper's geometric number; an integer reveals exactly that many (evaluation).
-    where: an optional (H, W) bool mask; centres are then drawn uniformly from its pixels (evaluation: hints on the
-    bag, as a person would give them) instead of the paper's centred Gaussian. An empty mask falls back to it.
+    where: an optional (H, W) bool mask (object_pixels in training); centres are then drawn uniformly from its
+    pixels instead of the paper's centred Gaussian, which an empty or absent mask falls back to.
     """
     _, height, width = photo.shape
     if count is None:
