@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = ["model.ngf=4", "model.ndf=4", "data.load_size=36", "data.crop_size=32", "data.batch_size=2",
         "data.num_workers=0", "train.log_every=1", "train.sample_every=2", "train.checkpoint_every=2",
         "train.max_steps=4", "train.decay_steps=2"]
+HINTED = ["model.colour_hints=true", "model.inference_mode=eval"]  # a pix2pix that reads colour hints
 PIX2PIX_TINY = ["model.name=pix2pix", "model.generator=resnet_6blocks", *TINY]  # + data.root=aligned_root
 CYCLEGAN_TINY = ["model.name=cyclegan", "model.generator=resnet_6blocks", "model.pool_size=3", *TINY]
 CUT_TINY = ["model.name=cut", "model.generator=resnet_6blocks", "model.num_patches=16", *TINY]

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from tests.convert.test_folder import run_convert
-from tests.helpers import make_pix2pix_export
+from tests.helpers import HINTED, make_pix2pix_export
 
 
 def sketch(path, size=(40, 32)):
@@ -25,7 +25,7 @@ def hint_map(path, size=(40, 32), colour=(255, 0, 0)):
 
 
 def test_hints_are_found_by_relative_path_and_change_only_their_images(tmp_path, capsys):
-    export = make_pix2pix_export(tmp_path / "model", 0, "model.colour_hints=true")
+    export = make_pix2pix_export(tmp_path / "model", 0, *HINTED)
     for name in ("a.jpg", "sub/b.png", "c.png", "d.png"):
         sketch(tmp_path / "in" / name)
     hint_map(tmp_path / "hints" / "a.png")

@@ -2,9 +2,10 @@
 computes what the trained G computes, with and without hints."""
 
 import numpy as np
+import pytest
 import torch
 
-from tests.helpers import FakeAccelerator, tiny_model
+from tests.helpers import HINTED, FakeAccelerator, tiny_model
 from translate.backbones import build_generator
 from translate.export import write_export
 from translate.inference import Translator
@@ -13,7 +14,7 @@ from translate.models.common import Progress
 
 
 def test_hints_change_gs_output_and_ds_input_stays_sketch_and_photo(tmp_path):
-    _, model, batch = tiny_model("pix2pix", tmp_path, "model.colour_hints=true", "model.dropout=false")
+    _, model, batch = tiny_model("pix2pix", tmp_path, *HINTED, "model.dropout=false")
     assert batch["hints"].shape[1] == 4 and batch["hints"][:, 3].sum() > 0
     G = model.raw["G"].eval()
     with torch.no_grad():
@@ -40,7 +41,7 @@ def test_a_pretrained_encoder_ignores_the_hint_planes_at_first_and_learns_from_t
 
 
 def test_the_export_reads_hint_maps_as_the_trained_g_reads_hint_planes(tmp_path):
-    cfg, model, batch = tiny_model("pix2pix", tmp_path, "model.colour_hints=true", "model.dropout=false",
+    cfg, model, batch = tiny_model("pix2pix", tmp_path, *HINTED, "model.dropout=false",
                                    "model.norm=instance")
     export = write_export(tmp_path / "export", model.export_nets(), cfg)
     translator = Translator.from_export(export, size="keep")
@@ -72,3 +73,10 @@ def test_every_decoder_level_reads_the_hints_pooled_to_its_stride_and_the_bottle
         below = first.out_channels
     global_hint = slice(channels[-1], channels[-1] + 4)
     assert net.decoder.ups[0].block[0].weight.grad[:, global_hint].abs().sum() > 0
+
+
+def test_hints_need_eval_mode_inference_which_keeps_a_uniform_colour(tmp_path):
+    """Train-mode inference normalises each image by its own statistics: a shift common to the whole image, as a
+    global colour is, does not survive it."""
+    with pytest.raises(ValueError, match="inference_mode=eval"):
+        tiny_model("pix2pix", tmp_path, "model.colour_hints=true")

@@ -24,7 +24,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.helpers import make_cyclegan_export, make_pix2pix_export
+from tests.helpers import HINTED, make_cyclegan_export, make_pix2pix_export
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -205,7 +205,7 @@ HINT_DOTS = [(-110, 20), (0, 20), (110, 20), (-60, 80), (60, 80), (-110, 140), (
 def test_the_colour_pen_paints_hints_beside_the_drawing(browser, make_app, live_server, tmp_path):
     """An untrained hinted model: the hints go as their own sketch-sized RGBA map, change the output, and clearing
     them gives back the output of the drawing alone; "New colour" recolours them at random and translates."""
-    export = make_pix2pix_export(tmp_path / "tiny" / "bags", 0, "model.colour_hints=true", "data.load_size=72",
+    export = make_pix2pix_export(tmp_path / "tiny" / "bags", 0, *HINTED, "data.load_size=72",
                                  "data.crop_size=64")
     canvas, output = open_studio(browser, make_app, live_server, export)
     assert browser.find_element(By.ID, "hint-pen").is_displayed() and "colour hints" in browser.find_element(

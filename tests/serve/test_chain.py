@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import make_pix2pix_export
+from tests.helpers import HINTED, make_pix2pix_export
 from translate import cli
 from translate.inference import Translator
 from translate.inference.chain import Chain
@@ -61,7 +61,7 @@ def test_hints_go_to_the_second_export_fitted_to_what_it_reads(make_app, connect
     """Upload 60x44 -> the first export's scale (55x40) -> the hinted second's (50x36): the map follows the image."""
     first = pair[0]
     second = make_pix2pix_export(tmp_path / "hinted" / "export", 1, "model.in_channels=1", "data.load_size=36",
-                                 "data.crop_size=32", "model.colour_hints=true")
+                                 "data.crop_size=32", *HINTED)
     drawing = Image.fromarray(np.random.default_rng(0).integers(0, 256, (44, 60, 3), dtype=np.uint8))
     hints = Image.new("RGBA", (60, 44), (0, 0, 0, 0))
     hints.paste((30, 60, 220, 255), (20, 10, 40, 30))

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from tests.helpers import make_pix2pix_export
+from tests.helpers import HINTED, make_pix2pix_export
 from translate.inference import Translator
 from translate.serve.app import Limits, create_app
 from translate.serve.worker import load_workers
@@ -25,7 +25,7 @@ SIZE = (48, 40)  # uploads; the export's training scale (shorter side 36) makes 
 
 @pytest.fixture(scope="module")
 def hinted(tmp_path_factory):
-    return make_pix2pix_export(tmp_path_factory.mktemp("hints") / "bags" / "export", 0, "model.colour_hints=true",
+    return make_pix2pix_export(tmp_path_factory.mktemp("hints") / "bags" / "export", 0, *HINTED,
                                "data.load_size=36", "data.crop_size=32")
 
 

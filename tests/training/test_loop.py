@@ -17,6 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tests.helpers import (
     CLASSIFIER_TINY,
     CYCLEGAN_TINY,
+    HINTED,
     PIX2PIX_TINY,
     TINY_SETUPS,
     assert_same_weights,
@@ -80,7 +81,7 @@ RESUME_EXTRAS = {
 }
 # pix2pix reading colour hints (drawn per sample) with a domain classifier on its encoder (its own net, optimizer
 # and target draws): {drawn} is a folder of target images
-HINTS_AND_DOMAIN = ["model.generator=unet_lite1", "model.colour_hints=true", "model.domain_weight=1",
+HINTS_AND_DOMAIN = ["model.generator=unet_lite1", *HINTED, "model.domain_weight=1",
                     "data.target={drawn}"]
 
 

@@ -9,7 +9,10 @@ With `model.colour_hints`, G also reads sparse colour hints drawn from the targe
 Zhang et al. 2017): 4 planes appended to the input, so G maps (sketch, hints) -> photo. D still judges (sketch,
 photo): whether the output follows the hints is L1's and the perceptual loss's job, exactly as for the sketch. The
 export records `hint_channels`, and every way of running it (convert, serve, the API) feeds zeros when no hint is
-given: 1/8 of the training samples carry none.
+given: 1/8 of the training samples carry none. Such a model runs in eval mode (model.inference_mode=eval, required):
+pix2pix's train-mode inference normalises each image by its own statistics, which removes whatever is uniform
+across the image, a bag's colour first. Measured at step 1,000 of the handbag preset: ten hints moved the colour
+error from 44.9 to 44.8 in train mode and from 41.8 to 35.6 in eval mode.
 
 With `model.domain_weight` > 0, DANN (Ganin et al. 2016, JMLR eq. 9-10, the GRL of sec. 5) inside the translator:
 a domain classifier behind a gradient reversal layer sees G's encoder features (`model.domain_stages` of a
@@ -75,6 +78,9 @@ class Pix2Pix:
         if cfg.colour_hints and cfg.generator in PRETRAINED_GENERATORS and cfg.in_channels != 3:
             raise ValueError(f"model.colour_hints with {cfg.generator} needs an RGB input (in_channels 3), got "
                              f"{cfg.in_channels}")
+        if cfg.colour_hints and cfg.inference_mode != "eval":
+            raise ValueError("model.colour_hints needs model.inference_mode=eval: train-mode inference normalises "
+                             "each image by its own statistics, which removes the colour the hints ask for")
         self.hint_channels = HINT_CHANNELS if cfg.colour_hints else 0
         generator = build_generator(cfg.generator, cfg.in_channels + self.hint_channels, cfg.out_channels,
                                     ngf=cfg.ngf, norm=cfg.norm,
