@@ -7,7 +7,8 @@ import torch
 from tests.helpers import FakeAccelerator, tiny_model, write_images
 from translate.models.common import Progress
 
-LITE = ["model.generator=unet_lite1", "model.ngf=8", "model.norm=instance", "model.dropout=false"]
+LITE = ["model.generator=unet_lite1", "model.ngf=8", "model.norm=instance", "model.dropout=false",
+        "model.lambda_perceptual=1"]  # as the handbag preset: its frozen network beside the domain features
 
 
 def twins(tmp_path, *extra):

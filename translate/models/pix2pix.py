@@ -120,7 +120,8 @@ class Pix2Pix:
         real_a, real_b = batch["A"], batch["B"]
         g_input = self.generator_input(batch)
         if self.adapt:  # one forward: the encoder on edges and drawn sketches, the decoder on the edges
-            fake_b, features = G(g_input, target=self.target_input(batch), pooled_stages=tuple(cfg.domain_stages))
+            fake_b, domain_features = G(g_input, target=self.target_input(batch),
+                                        pooled_stages=tuple(cfg.domain_stages))
         else:
             fake_b = G(g_input)
 
@@ -151,9 +152,9 @@ class Pix2Pix:
         loss_g = loss_g_gan + loss_g_l1 + out.get("loss_G_perceptual", 0.0)
         if self.adapt:
             self.optimizers["domain"].zero_grad(set_to_none=True)
-            out["loss_domain"], out["acc_domain"] = domain_loss(self.nets["domain"], self.raw["domain"], features,
-                                                                real_a.shape[0], losses.grl_lambda(progress.fraction,
-                                                                                            cfg.grl_gamma))
+            lambd = losses.grl_lambda(progress.fraction, cfg.grl_gamma)
+            out["loss_domain"], out["acc_domain"] = domain_loss(self.nets["domain"], self.raw["domain"],
+                                                                domain_features, real_a.shape[0], lambd)
             loss_g = loss_g + cfg.domain_weight * out["loss_domain"]
         accelerator.backward(loss_g)
         if step < cfg.freeze_encoder_steps:  # Adam skips a grad of None; requires_grad stays for DDP's sake
