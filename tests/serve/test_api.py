@@ -31,11 +31,12 @@ def png_bytes(size=(24, 16), mode="RGB", seed=0) -> bytes:
     return buffer.getvalue()
 
 
-def png_header_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header says width x height; its pixel data is three bytes of nothing."""
+def png_header_claiming(width: int, height: int, colour_type: int = 2) -> bytes:
+    """A tiny PNG whose header says width x height (colour type 2: RGB, 6: RGBA); its pixel data is three bytes of
+    nothing."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0\0\0")) + chunk(b"IEND", b"")
 
 

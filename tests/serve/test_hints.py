@@ -5,9 +5,6 @@ line, by a model that reads none."""
 from __future__ import annotations
 
 import io
-import struct
-import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -16,6 +13,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from tests.helpers import HINTED, make_pix2pix_export
+from tests.serve.test_api import png_header_claiming, wait_until
 from translate.inference import Translator
 from translate.serve.app import Limits, create_app
 from translate.serve.worker import load_workers
@@ -63,18 +61,7 @@ def noise_rgba(size=SIZE) -> bytes:
 
 
 def rgba_header_claiming(width: int, height: int) -> bytes:
-    """A tiny RGBA PNG whose header says width x height; its pixel data is three bytes of nothing."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0\0\0")) + chunk(b"IEND", b"")
-
-
-def wait_until(condition, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+    return png_header_claiming(width, height, colour_type=6)
 
 
 def post(client, image: bytes, hints: bytes | None = None, model="bags/export", net="G"):
