@@ -25,11 +25,11 @@ from translate.catalog import find_recipe
 README = REPO / "README.md"
 BIN = Path(sys.executable).parent  # the environment's `translate`, as after `source .venv/bin/activate`
 # The horse2zebra cpu preset at test size: two steps on 32 px images (the preset's projected discriminator needs
-# larger images than a test can afford).
+# larger images than a test can afford), counted in steps: the preset's budget in minutes is turned off.
 TINY_TRAIN = ["model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4", "model.discriminator=patch",
               "model.gan_mode=lsgan", "model.tricks.diffaugment=", "data.load_size=32", "data.crop_size=32",
               "data.batch_size=2", "data.num_workers=0", "train.max_steps=2", "train.decay_steps=0",
-              "train.sample_every=2", "train.checkpoint_every=2"]
+              "train.sample_every=2", "train.checkpoint_every=2", "train.budget_minutes=0"]
 
 
 def shell_blocks(text: str) -> list[tuple[str, list[str]]]:
