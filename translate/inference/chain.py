@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from translate.inference.batching import group_by_size
-from translate.inference.hint_maps import HintError, fit_hint_map
+from translate.inference.hint_maps import fit_hint_maps
 from translate.inference.pictures import to_model_input, to_picture
 
 
@@ -28,13 +28,9 @@ class Chain:
     def __call__(self, images: list[np.ndarray], hints: list | None = None) -> list[np.ndarray]:
         """HxWxC uint8 images -> the second net's outputs. hints: None, or one RGBA map per image (None for none) of
         that image's own size, as Translator takes them; they go to the second net."""
-        if hints is not None and len(hints) != len(images):
-            raise HintError(f"{len(hints)} hint maps for {len(images)} images: give one per image (None for none)")
         middle = [to_picture(output) for output in self.first(images)]  # alpha aside, as convert decodes a file
         ready = [to_model_input(picture, self.channels, self.scale) for picture in middle]
-        fitted = None if hints is None else [
-            None if hint is None else fit_hint_map(hint, (image.shape[1], image.shape[0]), (x.shape[1], x.shape[0]))
-            for hint, image, x in zip(hints, images, ready)]
+        fitted = fit_hint_maps(hints, images, ready)
         outputs: list = [None] * len(ready)
         for group in group_by_size(range(len(ready)), lambda i: ready[i].shape, max(1, self.second.batch_size)):
             group_hints = None if fitted is None else [fitted[i] for i in group]

@@ -54,6 +54,18 @@ def fit_hint_map(hints, source_size: tuple[int, int], target_size: tuple[int, in
     return out
 
 
+def fit_hint_maps(maps: list | None, sources: list, inputs: list[np.ndarray]) -> list | None:
+    """One map per source image (None for none), each fitted from its source's size (a PIL image or an HxWxC
+    array) to the size its input reaches the net at (HxWxC arrays); None when no maps are given."""
+    if maps is None:
+        return None
+    if len(maps) != len(sources):
+        raise HintError(f"{len(maps)} hint maps for {len(sources)} images: give one per image (None for none)")
+    sizes = [(s.shape[1], s.shape[0]) if isinstance(s, np.ndarray) else s.size for s in sources]
+    return [None if hint is None else fit_hint_map(hint, size, (x.shape[1], x.shape[0]))
+            for hint, size, x in zip(maps, sizes, inputs)]
+
+
 def read_hint_file(path, source_size: tuple[int, int], target_size: tuple[int, int]) -> np.ndarray:
     """fit_hint_map of an image file; every problem is a HintError naming the file."""
     from translate.data.images import read_image

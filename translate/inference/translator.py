@@ -23,7 +23,7 @@ from torch import nn
 from translate.data.hints import HINT_CHANNELS, planes_from_rgba
 from translate.inference.batching import group_by_size
 from translate.inference.compiled import ShapeCompiled
-from translate.inference.hint_maps import HintError, fit_hint_map
+from translate.inference.hint_maps import HintError, fit_hint_maps
 from translate.inference.padding import crop, pad_to_multiple
 from translate.inference.pictures import like_input, to_model_input
 from translate.inference.scale import TrainingScale, training_scale
@@ -150,13 +150,13 @@ class Translator:
         takes a single map."""
         single = not isinstance(images, (list, tuple))
         batch = [images] if single else list(images)
-        maps = self._hint_list(hints, single, len(batch))
+        maps = self._hint_list(hints, single)
         if self.scale is None and self.in_channels is None and all(isinstance(i, np.ndarray) for i in batch) \
                 and len({i.shape for i in batch}) == 1:
-            outputs = self._translate(batch, self._fitted(maps, batch, batch))
+            outputs = self._translate(batch, fit_hint_maps(maps, batch, batch))
         else:
             inputs = [to_model_input(image, self.in_channels, self.scale) for image in batch]
-            fitted = self._fitted(maps, batch, inputs)
+            fitted = fit_hint_maps(maps, batch, inputs)
             outputs = [None] * len(inputs)
             for group in group_by_size(range(len(inputs)), lambda i: inputs[i].shape, max(1, self.batch_size)):
                 group_hints = [fitted[i] for i in group] if fitted else None
@@ -165,24 +165,12 @@ class Translator:
             outputs = [like_input(output, image) for output, image in zip(outputs, batch)]
         return outputs[0] if single else outputs
 
-    def _hint_list(self, hints, single: bool, count: int) -> list | None:
+    def _hint_list(self, hints, single: bool) -> list | None:
         if hints is None:
             return None
         if not self.hint_channels:
             raise HintError("this model reads no colour hints (it was trained without model.colour_hints)")
-        maps = [hints] if single else list(hints)
-        if len(maps) != count:
-            raise HintError(f"{len(maps)} hint maps for {count} images: give one per image (None for none)")
-        return maps
-
-    @staticmethod
-    def _fitted(maps: list | None, originals: list, inputs: list[np.ndarray]) -> list | None:
-        """Each map brought to the size its image reaches the net at (None stays None)."""
-        if maps is None:
-            return None
-        sizes = [(i.shape[1], i.shape[0]) if isinstance(i, np.ndarray) else i.size for i in originals]
-        return [None if hint is None else fit_hint_map(hint, size, (x.shape[1], x.shape[0]))
-                for hint, size, x in zip(maps, sizes, inputs)]
+        return [hints] if single else list(hints)
 
     def _translate(self, images: list[np.ndarray], hints: list | None = None) -> list[np.ndarray]:
         """Same-size HxWxC uint8 images, and for a hinted net their fitted HxWx4 hint maps (None: no hints)."""
@@ -192,8 +180,6 @@ class Translator:
             hints = hints or [None] * len(images)
             images = [np.concatenate([image, empty if hint is None else hint], axis=2)
                       for image, hint in zip(images, hints)]
-        elif hints is not None and any(h is not None for h in hints):
-            raise HintError("this model reads no colour hints (it was trained without model.colour_hints)")
         x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
         if self.tile and max(x.shape[-2:]) > self.tile:
             out = [to_uint8(translate_tiled(self.forward, image, self.tile, self.overlap, self.batch_size))
