@@ -141,11 +141,15 @@ def main(argv=None) -> int:
                         help="an export to score (repeat); those reading hints are scored with 0, 1, 3 and 10")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--limit", type=int, help="score only the first N validation pairs")
+    parser.add_argument("--raw", action="store_true", help="also score each hinted model without hint propagation "
+                        "(its generator's own output), as NAME-raw")
     args = parser.parse_args(argv)
     models = {}
     for item in args.model:
         name, _, path = item.partition("=")
         models[name] = Translator.from_export(path, device="cpu")
+        if args.raw and models[name].hint_channels:
+            models[f"{name}-raw"] = Translator.from_export(path, device="cpu", propagate_hints=False)
     pairs = validation_pairs(args.split)[:args.limit]
     rows, kept = score(models, pairs, FeatureDistance())
     args.out.mkdir(parents=True, exist_ok=True)

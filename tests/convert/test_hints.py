@@ -51,3 +51,22 @@ def test_a_model_without_hints_refuses_the_flag_in_one_line(tmp_path, capsys):
     assert run_convert(export, tmp_path / "in", tmp_path / "out", "--hints", tmp_path / "hints") == 2
     assert "reads no colour hints" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_raw_hints_give_the_models_own_colours_and_the_manifest_says_so(tmp_path):
+    from translate.inference import Translator
+
+    export = make_pix2pix_export(tmp_path / "model", 0, *HINTED)
+    sketch(tmp_path / "in" / "a.png")
+    hint_map(tmp_path / "hints" / "a.png")
+    for name, flags in (("carried", ()), ("raw", ("--raw-hints",))):
+        assert run_convert(export, tmp_path / "in", tmp_path / name, "--size", "keep", "--hints", tmp_path / "hints",
+                           *flags) == 0
+    read = lambda name: np.asarray(Image.open(tmp_path / name / "a.png")).astype(int)  # noqa: E731
+    own = Translator.from_export(export, size="keep", propagate_hints=False)(
+        np.asarray(Image.open(tmp_path / "in" / "a.png").convert("RGB")),
+        hints=np.asarray(Image.open(tmp_path / "hints" / "a.png")))
+    assert np.abs(read("raw") - own).max() <= 1
+    assert np.abs(read("carried") - read("raw")).max() > 8
+    settings = lambda name: json.loads((tmp_path / name / "manifest.json").read_text())["settings"]  # noqa: E731
+    assert settings("raw")["hint_propagation"] is False and settings("carried")["hint_propagation"] is True

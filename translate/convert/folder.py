@@ -17,7 +17,8 @@ reflect-pad to the multiple and crop back, so the output has the input's exact s
 
 A model trained with colour hints (model.colour_hints) takes them from --hints DIR: INPUT_DIR/x/a.jpg's map is
 DIR/x/a.png, an RGBA image of the input's size whose opaque pixels carry the colour (translate/data/hints.py);
-inputs without a map are translated without hints.
+inputs without a map are translated without hints. The model's output then takes the hint colours over the regions
+they were painted on (translate/inference/hint_propagation.py); --raw-hints keeps the model's own colours.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--gallery", action="store_true", help="also write an HTML gallery (see translate gallery)")
     parser.add_argument("--hints", type=Path, metavar="DIR", help="colour hints for a model trained with them: "
                         "DIR/REL.png (RGBA, the input's size; opaque pixels give the colour) for input REL")
+    parser.add_argument("--raw-hints", action="store_true", help="hints reach the model only: their colours are "
+                        "not carried over the regions they were painted on afterwards")
     parser.add_argument("--before", type=Path, metavar="EXPORT", help="an export each image goes through first "
                         "(e.g. a sketch normaliser); its outputs are translated by MODEL as if converted again")
 
@@ -111,7 +114,7 @@ def convert(args) -> int:
                 "size": str(size) if size else "keep", "half": args.half, "tile": args.tile,
                 "overlap": args.overlap if args.tile else None, "precision": args.precision,
                 **({"before": before.describe(args.before)} if before else {}),
-                **({"hints": str(args.hints)} if args.hints else {})}
+                **({"hints": str(args.hints), "hint_propagation": not args.raw_hints} if args.hints else {})}
     check_same_settings(args.output_dir, settings, args.overwrite)
     state = PartialState(cpu=args.device == "cpu" or distributed_without_gpus())
     device = pick_device(args.device, state)
@@ -128,7 +131,7 @@ def convert(args) -> int:
     batch_size = args.batch_size or (1 if device.type == "cpu" else 8)
     translator = Translator(prepare_for_inference(model.net, settings["mode"]), model.size_multiple, device,
                             args.precision, args.tile, args.overlap, batch_size, args.compile,
-                            hint_channels=model.hint_channels)
+                            hint_channels=model.hint_channels, propagate_hints=not args.raw_hints)
     first = before or model
     if before is not None:
         translator = Chain(Translator(prepare_for_inference(before.net, before.inference_mode), before.size_multiple,

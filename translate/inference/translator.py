@@ -24,6 +24,7 @@ from translate.data.hints import HINT_CHANNELS, planes_from_rgba
 from translate.inference.batching import group_by_size
 from translate.inference.compiled import ShapeCompiled
 from translate.inference.hint_maps import HintError, fit_hint_maps
+from translate.inference.hint_propagation import propagate_hint_colours
 from translate.inference.padding import crop, pad_to_multiple
 from translate.inference.pictures import like_input, to_model_input
 from translate.inference.scale import TrainingScale, training_scale
@@ -91,7 +92,8 @@ class Translator:
 
     def __init__(self, net: nn.Module, size_multiple: int, device: str | torch.device = "cpu",
                  precision: str = "fp32", tile: int | None = None, overlap: int = 32, batch_size: int = 1,
-                 compile: str = "off", seed: int = 0, hint_channels: int = 0):
+                 compile: str = "off", seed: int = 0, hint_channels: int = 0,
+                 propagate_hints: bool = True):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if tile is not None:
@@ -102,7 +104,7 @@ class Translator:
         self.size_multiple, self.tile, self.overlap, self.batch_size = size_multiple, tile, overlap, batch_size
         if hint_channels not in (0, HINT_CHANNELS):
             raise ValueError(f"hint_channels must be 0 or {HINT_CHANNELS}, got {hint_channels}")
-        self.hint_channels = hint_channels
+        self.hint_channels, self.propagate_hints = hint_channels, propagate_hints
         self.min_side = getattr(net, "min_side", 1)  # a 1 x 1 image is padded to what the net can take
         self.dtype = PRECISIONS[precision]
         if warning := emulated_precision(precision, self.device):
@@ -118,14 +120,15 @@ class Translator:
     @classmethod
     def from_export(cls, model: str | Path, net: str | None = None, *, size: str = "train",
                     device: str | torch.device | None = None, precision: str = "fp32", tile: int | None = None,
-                    overlap: int = 32, batch_size: int = 1, mode: str | None = None, seed: int = 0) -> Translator:
+                    overlap: int = 32, batch_size: int = 1, mode: str | None = None, seed: int = 0,
+                    propagate_hints: bool = True) -> Translator:
         """The Python API: a Translator for an export folder (`translate import` makes one of a reference .pth)
         that takes PIL images or numpy arrays, one or a list, and returns the same kind, computing what
         `translate convert` writes for them.
 
         size: "train" resizes every image to the training scale (translate.inference.scale), "keep" runs at the
         image's own size. tile / overlap / batch_size / precision as convert's flags; the device defaults to the
-        GPU when there is one.
+        GPU when there is one. propagate_hints as the constructor's.
         """
         from translate.export import read_export_config
         from translate.inference.model import load_model
@@ -135,7 +138,8 @@ class Translator:
         loaded = load_model(model, net)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         translator = cls(prepare_for_inference(loaded.net, mode or loaded.inference_mode), loaded.size_multiple,
-                         device, precision, tile, overlap, batch_size, seed=seed, hint_channels=loaded.hint_channels)
+                         device, precision, tile, overlap, batch_size, seed=seed, hint_channels=loaded.hint_channels,
+                         propagate_hints=propagate_hints)
         translator.in_channels = loaded.in_channels
         if size == "train":
             translator.scale = training_scale(read_export_config(model))
@@ -194,12 +198,14 @@ class Translator:
         x = x.to(self.device, non_blocking=True)
         image = x[:, :-HINT_CHANNELS] if self.hint_channels else x
         image = image.float().div_(255).sub_(0.5).div_(0.5)
-        x = torch.cat([image, planes_from_rgba(x[:, -HINT_CHANNELS:])], 1) if self.hint_channels else image
+        planes = planes_from_rgba(x[:, -HINT_CHANNELS:]) if self.hint_channels else None
+        x = image if planes is None else torch.cat([image, planes], 1)
         x, pads = pad_to_multiple(x, self.size_multiple, self.min_side)
         with self._own_rng(), torch.autocast(self.device.type, dtype=self.dtype or torch.bfloat16,
                                              enabled=self.dtype is not None):
             y = self.net(x)
-        return crop(y, pads).float()
+        y = crop(y, pads).float()
+        return propagate_hint_colours(y, planes) if planes is not None and self.propagate_hints else y
 
     @contextlib.contextmanager
     def _own_rng(self):
