@@ -14,10 +14,12 @@ shading and texture stay and only its colour moves towards the hints:
   and stops at the outlines, where lightness jumps;
 - the second pulls d at each hint pixel (mask m) to the hint colour h minus the output there;
 - the third keeps the paper paper: beta is large on paper-white output pixels (as translate/data/hints.py defines
-  paper) and tiny elsewhere, so a hint colours its whole region, decaying over ~sqrt(1 / beta) = 100 px.
+  paper) and tiny elsewhere, so a hint colours its whole region, decaying over ~sqrt(1 / beta) px, which is set
+  to 0.8 of the image's longer side (about 100 px at the handbag model's 128 px) whatever the image's size.
 
 E is convex; its minimum solves (Laplacian + diag(lambda m + beta)) d = lambda m (h - y), symmetric positive
-definite, by conjugate gradients with a Jacobi preconditioner, batched over images and channels. An image without
+definite, by conjugate gradients with a Jacobi preconditioner, batched over images and channels, started from the
+same problem solved at half the size. An image without
 hints has d = 0 and is returned as it was. Under tiling each tile is solved on its own.
 """
 
@@ -32,9 +34,10 @@ from translate.data.hints import PAPER_WHITE
 SIGMA_L = 5.0  # lightness difference (of 100) at which neighbours are e^-0.5 as tied
 HINT_WEIGHT = 10.0  # lambda: hint pixels take their hint's colour almost exactly
 PAPER_PULL = 1.0  # beta on paper-white pixels: as strong as a neighbour, so colour stops at the paper
-OBJECT_PULL = 1e-4  # beta elsewhere: a hint reaches ~100 px through pixels of like lightness
+REACH = 0.8  # of the longer side: how far a hint's colour carries through pixels of like lightness (beta elsewhere)
 MAX_ITERATIONS = 400
-TOLERANCE = 1e-3  # relative residual
+COARSEST = 32  # px: the smallest side solved on the way down
+TOLERANCE = 1e-3  # relative residual: within a few 1/255 of the converged colours
 
 
 def _laplacian(d: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor) -> torch.Tensor:
@@ -46,16 +49,18 @@ def _laplacian(d: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor) -> torch.Ten
     return F.pad(flow_x, (1, 0)) - F.pad(flow_x, (0, 1)) + F.pad(flow_y, (0, 0, 1, 0)) - F.pad(flow_y, (0, 0, 0, 1))
 
 
-def _solve(rhs: torch.Tensor, diagonal: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor) -> torch.Tensor:
-    """Preconditioned conjugate gradients for (Laplacian + diag(diagonal)) d = rhs, one system per (image, channel)."""
+def _solve(rhs: torch.Tensor, diagonal: torch.Tensor, wx: torch.Tensor, wy: torch.Tensor,
+           initial: torch.Tensor) -> torch.Tensor:
+    """Preconditioned conjugate gradients for (Laplacian + diag(diagonal)) d = rhs from `initial`, one system per
+    (image, channel)."""
     def apply(d):
         return _laplacian(d, wx, wy) + diagonal * d
 
     # Jacobi preconditioner: the operator's diagonal, i.e. each pixel's tie weights plus its own pull
     ties = F.pad(wx, (1, 0)) + F.pad(wx, (0, 1)) + F.pad(wy, (0, 0, 1, 0)) + F.pad(wy, (0, 0, 0, 1))
     inverse = 1.0 / (ties + diagonal)
-    d = torch.zeros_like(rhs)
-    residual = rhs.clone()
+    d = initial
+    residual = rhs - apply(d)
     z = inverse * residual
     direction = z.clone()
     rz = (residual * z).sum(dim=(-2, -1), keepdim=True)
@@ -74,6 +79,28 @@ def _solve(rhs: torch.Tensor, diagonal: torch.Tensor, wx: torch.Tensor, wy: torc
     return d
 
 
+def _correction(lab: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, paper: torch.Tensor) -> torch.Tensor:
+    """The minimiser d of E (module docstring) for outputs `lab` (N, 3, H, W), hint colours `target` in Lab where
+    `mask` (N, 1, H, W) is 1, and `paper` (N, 1, H, W) bool.
+
+    Coarse to fine: conjugate gradients need about as many iterations as a hint's colour has pixels to travel, so the
+    problem is first solved at half the size (down to COARSEST px), and its solution, upsampled, is where the solve at
+    full size starts; the full-size solve then only corrects the detail."""
+    lightness = lab[:, :1]
+    wx = torch.exp(-(lightness[..., :, 1:] - lightness[..., :, :-1]) ** 2 / (2 * SIGMA_L ** 2))
+    wy = torch.exp(-(lightness[..., 1:, :] - lightness[..., :-1, :]) ** 2 / (2 * SIGMA_L ** 2))
+    object_pull = (REACH * max(lab.shape[-2:])) ** -2
+    diagonal = HINT_WEIGHT * mask + torch.where(paper, PAPER_PULL, object_pull)
+    rhs = HINT_WEIGHT * mask * (target - lab)
+    initial = torch.zeros_like(rhs)
+    if min(lab.shape[-2:]) >= 2 * COARSEST:
+        coverage = F.avg_pool2d(mask, 2)
+        coarse = _correction(F.avg_pool2d(lab, 2), F.avg_pool2d(target * mask, 2) / coverage.clamp_min(1e-6),
+                             (coverage > 0).to(mask.dtype), F.avg_pool2d(paper.float(), 2) > 0.5)
+        initial = F.interpolate(coarse, size=lab.shape[-2:], mode="bilinear", align_corners=False)
+    return _solve(rhs, diagonal, wx, wy, initial)
+
+
 def propagate_hint_colours(output: torch.Tensor, planes: torch.Tensor) -> torch.Tensor:
     """(N, 3, H, W) generator output in [-1, 1] and its (N, 4, H, W) hint planes (colour x mask, mask) -> the output
     with its colours moved towards the hints over the regions they were painted on (module docstring)."""
@@ -84,14 +111,8 @@ def propagate_hint_colours(output: torch.Tensor, planes: torch.Tensor) -> torch.
     result = output.clone()
     y = output[hinted].float().add(1).div(2).clamp(0, 1)
     hint = planes[hinted, :3].float().add(1).div(2).clamp(0, 1)
-    m = mask[hinted].float()
     lab = rgb_to_lab(y)
-    lightness = lab[:, :1]
-    wx = torch.exp(-(lightness[..., :, 1:] - lightness[..., :, :-1]) ** 2 / (2 * SIGMA_L ** 2))
-    wy = torch.exp(-(lightness[..., 1:, :] - lightness[..., :-1, :]) ** 2 / (2 * SIGMA_L ** 2))
     paper = (y > PAPER_WHITE / 255).all(dim=1, keepdim=True) & ~mask[hinted]
-    diagonal = HINT_WEIGHT * m + torch.where(paper, PAPER_PULL, OBJECT_PULL)
-    rhs = HINT_WEIGHT * m * (rgb_to_lab(hint) - lab)
-    correction = _solve(rhs, diagonal, wx, wy)
+    correction = _correction(lab, rgb_to_lab(hint), mask[hinted].float(), paper)
     result[hinted] = lab_to_rgb(lab + correction).clamp(0, 1).mul(2).sub(1).to(output.dtype)
     return result
