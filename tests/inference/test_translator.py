@@ -154,7 +154,7 @@ def test_compile_failure_falls_back_to_eager(monkeypatch):
     assert np.array_equal(eager, fallback)
 
 
-def test_auto_compiles_only_recurring_shapes(monkeypatch):
+def test_auto_compiles_only_recurring_shapes_and_only_on_gpus(monkeypatch):
     compiled_calls = []
 
     def fake_compile(net, **kwargs):
@@ -164,8 +164,14 @@ def test_auto_compiles_only_recurring_shapes(monkeypatch):
         return run
 
     monkeypatch.setattr(compiled_module.torch, "compile", fake_compile)
+    shapes = [(1, 3, 7, 7)] * 4 + [(1, 3, 8, 8)] * 4 + [(1, 3, 9, 9)] * 4
+    on_cpu = compiled_module.ShapeCompiled(small_conv_net(), "auto", after=3, max_shapes=1, min_pixels=64)
+    for shape in shapes:
+        on_cpu(torch.zeros(shape))
+    assert compiled_calls == []  # "auto" leaves CPUs eager, where compiling did not pay
+    monkeypatch.setattr(compiled_module, "AUTO_DEVICES", ("cuda", "cpu"))  # the shape rules, as on a GPU
     runner = compiled_module.ShapeCompiled(small_conv_net(), "auto", after=3, max_shapes=1, min_pixels=64)
-    for shape in [(1, 3, 7, 7)] * 4 + [(1, 3, 8, 8)] * 4 + [(1, 3, 9, 9)] * 4:
+    for shape in shapes:
         runner(torch.zeros(shape))
     # 7x7 is under min_pixels; 8x8 from its 3rd call; the cap of one shape keeps 9x9 eager
     assert compiled_calls == [(1, 3, 8, 8)] * 2

@@ -69,7 +69,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ...; default: the GPU of this process if any")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="bf16/fp16 run under autocast")
     parser.add_argument("--compile", choices=COMPILE_MODES, default="auto",
-                        help="torch.compile: auto compiles image sizes that recur (8 or more images); cached")
+                        help="torch.compile: auto compiles image sizes that recur (8 or more images) on a GPU, "
+                        "where it pays; on: also on a CPU; cached")
     parser.add_argument("--size", default="train", help=SIZE_HELP)
     parser.add_argument("--half", choices=HALVES, help="translate only this half of each image: the A (left) or B "
                         "(right) side of pix2pix's aligned A|B files")

@@ -1,11 +1,14 @@
 """torch.compile where it pays: only for input shapes seen often enough, with a persistent cache and an eager fallback.
 
-Measured on a 2-core CPU (resnet_9blocks, 256 px, fp32): compiled inference is about 1.3x eager, the first compile
-costs about 11 s and a compile served from inductor's FX graph cache about 3 s. Weight freezing gave no further
-speed-up here and bypasses that cache (5 s on every run), so it is not used. Each new input shape compiles anew,
-so "auto" waits until a shape has come `after` times and compiles at most `max_shapes` shapes; a folder of
-all-different sizes simply runs eagerly. Nor does "auto" compile images smaller than `min_pixels` (128 x 128): eager
-is already fast there and the compile cannot pay back (1,000 32-px digits: 21 s compiling, 3 s converting).
+"auto" compiles on GPUs only. On CPUs it did not pay (resnet_9blocks, 256 px, `translate convert`, whole command):
+on one 2-core x86-64 CPU the compiled loop was 8% faster than eager once cached, but the first compile cost 11 s;
+on a 2-core AMD EPYC (AVX512-BF16) the compiled loop was 7% slower in fp32 and 17% slower in bf16, after a first
+compile of about 30 s (docs/benchmarks/convert.md). "on" still compiles on a CPU, for a machine where it pays.
+Weight freezing gave no further speed-up and bypasses inductor's FX graph cache (5 s on every run), so it is not
+used. Each new input shape compiles anew, so "auto" waits until a shape has come `after` times and compiles at most
+`max_shapes` shapes; a folder of all-different sizes simply runs eagerly. Nor does "auto" compile images smaller
+than `min_pixels` (128 x 128): eager is already fast there and the compile cannot pay back (1,000 32-px digits:
+21 s compiling, 3 s converting).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 COMPILE_MODES = ("auto", "on", "off")
+AUTO_DEVICES = ("cuda",)  # where "auto" compiles (module docstring)
 
 
 def persistent_cache_dir() -> Path:
@@ -60,6 +64,8 @@ class ShapeCompiled:
         if self.mode == "off":
             return False
         if key not in self.shapes:
+            if self.mode == "auto" and key[2].type not in AUTO_DEVICES:
+                return False
             small = key[0][-1] * key[0][-2] < self.min_pixels
             if small or self.seen[key] < self.after or len(self.shapes) >= self.max_shapes:
                 return False
