@@ -15,7 +15,8 @@ for every model (seeded by the pair's index). Scores at the model's output size,
 
 Models without hints are scored with none. Writes OUT/scores.json (and prints the table), OUT/hints.png (sketch,
 output without hints, the 10 hints on the sketch, output with them, photo) and OUT/colours.png (sketches, each with
-the same three patches in red, blue and mustard, and what the first hinted model makes of them).
+the same three patches in red, blue and mustard, and what the first hinted model makes of them); with --drawn, OUT/
+drawn_colours.png shows hand-drawn sketches alike (three patches around the middle of the drawing).
 """
 
 from __future__ import annotations
@@ -134,6 +135,36 @@ def colour_sheet(translator: Translator, pairs) -> Image.Image:
     return grid(rows)
 
 
+def drawn_hint_places(sketch: Image.Image) -> np.ndarray:
+    """An HxWx4 hint map of three 7-px patches inside a drawing, where a person would colour its body: around the
+    middle of the bounding box of its ink, a little below the centre (handles are drawn on top)."""
+    ink = np.asarray(sketch.convert("L")) < 128
+    rows, cols = np.nonzero(ink)
+    hints = np.zeros((*ink.shape, 4), np.uint8)
+    if not len(rows):
+        return hints
+    top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+    cy, cx = top + (bottom - top) * 0.6, (left + right) / 2
+    for dy, dx in ((0, 0), (0.12, -0.2), (0.12, 0.2)):
+        y, x = int(cy + dy * (bottom - top)), int(cx + dx * (right - left))
+        hints[y - 3:y + 4, x - 3:x + 4] = 255
+    return hints
+
+
+def drawn_colour_sheet(translator: Translator, sketches: list[Image.Image]) -> Image.Image:
+    """Hand-drawn sketches, each with the same three patches in each of COLOURS, and the outputs."""
+    rows = []
+    for sketch in sketches:
+        places, row = drawn_hint_places(sketch), [sketch]
+        row.append(Image.fromarray(np.asarray(translator(sketch))))
+        for colour in COLOURS.values():
+            hints = places.copy()
+            hints[hints[:, :, 3] > 0, :3] = colour
+            row += [overlay(sketch, hints), Image.fromarray(np.asarray(translator(sketch, hints=hints)))]
+        rows.append(row)
+    return grid(rows)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", type=Path, required=True, help="a tools/split_holdout.py folder with val/*.jpg")
@@ -141,6 +172,8 @@ def main(argv=None) -> int:
                         help="an export to score (repeat); those reading hints are scored with 0, 1, 3 and 10")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--limit", type=int, help="score only the first N validation pairs")
+    parser.add_argument("--drawn", type=Path, metavar="DIR", help="hand-drawn sketches (e.g. a drawn_sketches.py "
+                        "split's val/sketch): OUT/drawn_colours.png shows the first few in three hint colours")
     parser.add_argument("--raw", action="store_true", help="also score each hinted model without hint propagation "
                         "(its generator's own output), as NAME-raw")
     args = parser.parse_args(argv)
@@ -161,6 +194,9 @@ def main(argv=None) -> int:
                  for i, (sketch, photo) in enumerate(pairs[:SHEET_ROWS])]
         grid(cells).save(args.out / "hints.png")
         colour_sheet(models[hinted], pairs).save(args.out / "colours.png")
+        if args.drawn:
+            drawn = [Image.open(path).convert("RGB") for path in list_images(args.drawn)[:SHEET_ROWS // 2 + 1]]
+            drawn_colour_sheet(models[hinted], drawn).save(args.out / "drawn_colours.png")
     print(f"wrote {args.out / 'scores.json'}")
     return 0
 
