@@ -13,9 +13,11 @@ shading and texture stay and only its colour moves towards the hints:
 - the first term is Levin et al.'s eq. (1) in its graph-Laplacian form: d spreads across pixels of similar lightness
   and stops at the outlines, where lightness jumps;
 - the second pulls d at each hint pixel (mask m) to the hint colour h minus the output there;
-- the third keeps the paper paper: beta is large on paper-white output pixels (as translate/data/hints.py defines
-  paper) and tiny elsewhere, so a hint colours its whole region, decaying over ~sqrt(1 / beta) px, which is set
-  to 0.8 of the image's longer side (about 100 px at the handbag model's 128 px) whatever the image's size.
+- the third keeps the paper paper: beta is large on the paper, the paper-white output pixels (as
+  translate/data/hints.py defines paper) that the image's border reaches through paper-white pixels, so a white bag
+  inside its outline is not paper; and tiny elsewhere, so a hint colours its whole region, decaying over
+  ~sqrt(1 / beta) px, set to 0.8 of the image's longer side (about 100 px at the handbag model's 128 px) whatever
+  the image's size.
 
 E is convex; its minimum solves (Laplacian + diag(lambda m + beta)) d = lambda m (h - y), symmetric positive
 definite, by conjugate gradients with a Jacobi preconditioner, batched over images and channels, started from the
@@ -79,6 +81,22 @@ def _solve(rhs: torch.Tensor, diagonal: torch.Tensor, wx: torch.Tensor, wy: torc
     return d
 
 
+def _paper(white: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) bool paper-white pixels -> those connected to the image's border through paper-white pixels
+    (8-connected): a flood fill from the border, grown by 3x3 max-pooling inside `white` until it stops."""
+    reached = white.clone()
+    reached[..., 1:-1, 1:-1] = False
+    reached = reached.float()
+    white = white.float()
+    while True:
+        grown = F.max_pool2d(reached, 3, stride=1, padding=1) * white
+        for _ in range(7):  # checked every 8 rounds: the check costs a synchronisation
+            grown = F.max_pool2d(grown, 3, stride=1, padding=1) * white
+        if torch.equal(grown, reached):
+            return reached.bool()
+        reached = grown
+
+
 def _correction(lab: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, paper: torch.Tensor) -> torch.Tensor:
     """The minimiser d of E (module docstring) for outputs `lab` (N, 3, H, W), hint colours `target` in Lab where
     `mask` (N, 1, H, W) is 1, and `paper` (N, 1, H, W) bool.
@@ -112,7 +130,7 @@ def propagate_hint_colours(output: torch.Tensor, planes: torch.Tensor) -> torch.
     y = output[hinted].float().add(1).div(2).clamp(0, 1)
     hint = planes[hinted, :3].float().add(1).div(2).clamp(0, 1)
     lab = rgb_to_lab(y)
-    paper = (y > PAPER_WHITE / 255).all(dim=1, keepdim=True) & ~mask[hinted]
+    paper = _paper((y > PAPER_WHITE / 255).all(dim=1, keepdim=True) & ~mask[hinted])
     correction = _correction(lab, rgb_to_lab(hint), mask[hinted].float(), paper)
     result[hinted] = lab_to_rgb(lab + correction).clamp(0, 1).mul(2).sub(1).to(output.dtype)
     return result
