@@ -112,3 +112,12 @@ def test_a_white_bag_inside_its_outline_takes_the_hint_and_the_paper_outside_doe
     body = (result[0, :, 12, 14] + 1) / 2
     assert body[0] > body[1] + 0.15  # red at the body's far corner
     assert torch.allclose(result[..., :6, :], output[..., :6, :], atol=1 / 255)  # the paper outside stays white
+
+
+def test_an_enclosed_white_region_without_a_hint_stays_white():
+    """The hole of a handle: paper enclosed by the bag's outline, where no hint was painted."""
+    output = paper_with_bag()
+    output[..., 14:22, 16:24] = 1  # a white hole inside the grey bag
+    result = propagate_hint_colours(output, planes_for(48, 48, (RED, slice(30, 33), slice(28, 31))))
+    assert red(hue_degrees(result, slice(9, 39), slice(26, 37)))
+    assert torch.allclose(result[..., 15:21, 17:23], output[..., 15:21, 17:23], atol=1 / 255)

@@ -14,8 +14,8 @@ shading and texture stay and only its colour moves towards the hints:
   and stops at the outlines, where lightness jumps;
 - the second pulls d at each hint pixel (mask m) to the hint colour h minus the output there;
 - the third keeps the paper paper: beta is large on the paper, the paper-white output pixels (as
-  translate/data/hints.py defines paper) that the image's border reaches through paper-white pixels, so a white bag
-  inside its outline is not paper; and tiny elsewhere, so a hint colours its whole region, decaying over
+  translate/data/hints.py defines paper) except an enclosed white region painted with a hint (a white bag inside its
+  outline); and tiny elsewhere, so a hint colours its whole region, decaying over
   ~sqrt(1 / beta) px, set to 0.8 of the image's longer side (about 100 px at the handbag model's 128 px) whatever
   the image's size.
 
@@ -81,20 +81,29 @@ def _solve(rhs: torch.Tensor, diagonal: torch.Tensor, wx: torch.Tensor, wy: torc
     return d
 
 
-def _paper(white: torch.Tensor) -> torch.Tensor:
-    """(N, 1, H, W) bool paper-white pixels -> those connected to the image's border through paper-white pixels
-    (8-connected): a flood fill from the border, grown by 3x3 max-pooling inside `white` until it stops."""
-    reached = white.clone()
-    reached[..., 1:-1, 1:-1] = False
-    reached = reached.float()
-    white = white.float()
+def _reach(seeds: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) bool: the pixels of `allowed` connected to `seeds` (within `allowed`) through `allowed` pixels
+    (8-connected), a flood fill grown by 3x3 max-pooling until it stops."""
+    allowed = allowed.float()
+    reached = seeds.float() * allowed
     while True:
-        grown = F.max_pool2d(reached, 3, stride=1, padding=1) * white
-        for _ in range(7):  # checked every 8 rounds: the check costs a synchronisation
-            grown = F.max_pool2d(grown, 3, stride=1, padding=1) * white
+        grown = reached
+        for _ in range(8):  # checked every 8 rounds: the check costs a synchronisation
+            grown = F.max_pool2d(grown, 3, stride=1, padding=1) * allowed
         if torch.equal(grown, reached):
             return reached.bool()
         reached = grown
+
+
+def _paper(white: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+    """The paper among the (N, 1, H, W) paper-white output pixels `white`: all of them except the white regions a
+    hint was painted in (or next to) that the image's border does not reach. So a white bag inside its outline takes
+    the colour painted on it, while the hole of a handle (white, enclosed, no hint) and any white region open to the
+    border (the paper around the bag, even through a gap in an outline) stay paper."""
+    border = torch.zeros_like(white)
+    border[..., 0, :] = border[..., -1, :] = border[..., :, 0] = border[..., :, -1] = True
+    painted = _reach(F.max_pool2d(hints.float(), 3, stride=1, padding=1).bool(), white)
+    return white & ~(painted & ~_reach(border, white))
 
 
 def _correction(lab: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, paper: torch.Tensor) -> torch.Tensor:
@@ -130,7 +139,7 @@ def propagate_hint_colours(output: torch.Tensor, planes: torch.Tensor) -> torch.
     y = output[hinted].float().add(1).div(2).clamp(0, 1)
     hint = planes[hinted, :3].float().add(1).div(2).clamp(0, 1)
     lab = rgb_to_lab(y)
-    paper = _paper((y > PAPER_WHITE / 255).all(dim=1, keepdim=True) & ~mask[hinted])
+    paper = _paper((y > PAPER_WHITE / 255).all(dim=1, keepdim=True) & ~mask[hinted], mask[hinted])
     correction = _correction(lab, rgb_to_lab(hint), mask[hinted].float(), paper)
     result[hinted] = lab_to_rgb(lab + correction).clamp(0, 1).mul(2).sub(1).to(output.dtype)
     return result
