@@ -121,18 +121,20 @@ def grid(cells: list[list[Image.Image]], side: int = 128) -> Image.Image:
     return sheet
 
 
+def in_three_colours(translator: Translator, sketch: Image.Image, places: np.ndarray) -> list[Image.Image]:
+    """The hint patches `places` (an HxWx4 map) painted in each of COLOURS over the sketch, each with its output."""
+    cells = []
+    for colour in COLOURS.values():
+        hints = places.copy()
+        hints[hints[:, :, 3] > 0, :3] = colour
+        cells += [overlay(sketch, hints), Image.fromarray(np.asarray(translator(sketch, hints=hints)))]
+    return cells
+
+
 def colour_sheet(translator: Translator, pairs) -> Image.Image:
     """Each sketch with the same three patches in each of COLOURS, and the outputs."""
-    rows = []
-    for index, (sketch, photo) in enumerate(pairs[:SHEET_ROWS // 2]):
-        places = hints_from_photo(np.asarray(photo), 3, seed=index)
-        row = [sketch]
-        for colour in COLOURS.values():
-            hints = places.copy()
-            hints[hints[:, :, 3] > 0, :3] = colour
-            row += [overlay(sketch, hints), Image.fromarray(np.asarray(translator(sketch, hints=hints)))]
-        rows.append(row)
-    return grid(rows)
+    return grid([[sketch, *in_three_colours(translator, sketch, hints_from_photo(np.asarray(photo), 3, seed=index))]
+                 for index, (sketch, photo) in enumerate(pairs[:SHEET_ROWS // 2])])
 
 
 def drawn_hint_places(sketch: Image.Image) -> np.ndarray:
@@ -152,17 +154,9 @@ def drawn_hint_places(sketch: Image.Image) -> np.ndarray:
 
 
 def drawn_colour_sheet(translator: Translator, sketches: list[Image.Image]) -> Image.Image:
-    """Hand-drawn sketches, each with the same three patches in each of COLOURS, and the outputs."""
-    rows = []
-    for sketch in sketches:
-        places, row = drawn_hint_places(sketch), [sketch]
-        row.append(Image.fromarray(np.asarray(translator(sketch))))
-        for colour in COLOURS.values():
-            hints = places.copy()
-            hints[hints[:, :, 3] > 0, :3] = colour
-            row += [overlay(sketch, hints), Image.fromarray(np.asarray(translator(sketch, hints=hints)))]
-        rows.append(row)
-    return grid(rows)
+    """Hand-drawn sketches, their outputs without hints, and with the same three patches in each of COLOURS."""
+    return grid([[sketch, Image.fromarray(np.asarray(translator(sketch))),
+                  *in_three_colours(translator, sketch, drawn_hint_places(sketch))] for sketch in sketches])
 
 
 def main(argv=None) -> int:
