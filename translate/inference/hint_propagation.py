@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from kornia.color import lab_to_rgb, rgb_to_lab
 
-from translate.data.hints import PAPER_WHITE
+from translate.data.hints import PAPER_WHITE, hint_planes, pool_hint_planes
 
 SIGMA_L = 5.0  # lightness difference (of 100) at which neighbours are e^-0.5 as tied
 HINT_WEIGHT = 10.0  # lambda: hint pixels take their hint's colour almost exactly
@@ -98,9 +98,8 @@ def _correction(lab: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, pap
     rhs = HINT_WEIGHT * mask * (target - lab)
     initial = torch.zeros_like(rhs)
     if min(lab.shape[-2:]) >= 2 * COARSEST:
-        coverage = F.avg_pool2d(mask, 2)
-        coarse = _correction(F.avg_pool2d(lab, 2), F.avg_pool2d(target * mask, 2) / coverage.clamp_min(1e-6),
-                             (coverage > 0).to(mask.dtype), F.avg_pool2d(paper.float(), 2) > 0.5)
+        pooled = pool_hint_planes(hint_planes(target, mask), 2)  # hint colours averaged as the generator reads them
+        coarse = _correction(F.avg_pool2d(lab, 2), pooled[:, :3], pooled[:, 3:], F.avg_pool2d(paper.float(), 2) > 0.5)
         initial = F.interpolate(coarse, size=lab.shape[-2:], mode="bilinear", align_corners=False)
     return _solve(rhs, diagonal, wx, wy, initial)
 
