@@ -65,7 +65,7 @@ class TrainConfig:
     budget_minutes: float = 0.0
     decay_steps: int = 100_000  # learning rate constant, then linear to zero over the last decay_steps
     seed: int = 0
-    mixed_precision: str = "no"  # no | fp16 | bf16
+    mixed_precision: str = "no"  # no | fp16 | bf16 | auto: bf16 where the hardware has it (training/precision.py)
     channels_last: bool = False
     log_every: int = 50
     sample_every: int = 1000
@@ -180,7 +180,7 @@ AT_LEAST = {"train.max_steps": 1, "train.max_minutes": 0, "train.budget_minutes"
             "model.num_patches": 1, "model.freeze_encoder_steps": 0}
 SKETCH_MODELS = ("pix2pix", "crossmatch")  # the models that read sketch | photo pairs
 POSITIVE = ("model.lr", "model.nce_t", "model.temperature")
-CHOICES = {"train.mixed_precision": ("no", "fp16", "bf16"), "train.on_nonfinite": ("stop", "rollback"),
+CHOICES = {"train.mixed_precision": ("no", "fp16", "bf16", "auto"), "train.on_nonfinite": ("stop", "rollback"),
            "data.direction": ("AtoB", "BtoA"), "train.log_with": ("tensorboard", "wandb", "none")}
 
 

@@ -29,6 +29,7 @@ from translate.models import MODELS
 from translate.models.common import Progress, StepCounter, TrainClock, linear_decay_lambda
 from translate.training import checkpoints
 from translate.training.budget import Budget
+from translate.training.precision import resolve_auto_precision
 from translate.training.divergence import (
     DivergedError,
     check_finite,
@@ -48,6 +49,8 @@ CHECKPOINTS = "checkpoints"
 def train(cfg: config_lib.Config, run_dir: str | Path, resume: bool = False) -> Path:
     """Train `cfg` in `run_dir`; with `resume`, continue from its latest checkpoint. Returns the export folder."""
     run_dir = Path(run_dir)
+    resolve_auto_precision(cfg, torch.device("cuda" if torch.cuda.is_available() else "cpu"),
+                           run_dir / "config.yaml" if resume and (run_dir / "config.yaml").is_file() else None)
     accelerator = Accelerator(
         cpu=distributed_without_gpus(),
         mixed_precision=cfg.train.mixed_precision,
