@@ -29,7 +29,6 @@ from translate.models import MODELS
 from translate.models.common import Progress, StepCounter, TrainClock, linear_decay_lambda
 from translate.training import checkpoints
 from translate.training.budget import Budget
-from translate.training.precision import resolve_auto_precision
 from translate.training.divergence import (
     DivergedError,
     check_finite,
@@ -39,6 +38,7 @@ from translate.training.divergence import (
 )
 from translate.training.image_sides import check_image_sides
 from translate.training.periodic_eval import BestScore, evaluate_model, load_eval_images, save_best
+from translate.training.precision import resolve_auto_precision
 from translate.training.samples import log_sample_grid, sample_grid, save_sample_grid, side_effect_free
 from translate.utils import distributed_without_gpus, write_text_atomic
 
