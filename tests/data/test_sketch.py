@@ -78,7 +78,7 @@ def pair():
 def test_parse_ops():
     assert parse_ops("") == () and parse_ops("all") == OPS
     assert parse_ops(" wobble, width ") == ("width", "wobble")  # always applied in OPS order
-    with pytest.raises(ValueError, match="'blur'.*valid: remake, width, dropout, wobble"):
+    with pytest.raises(ValueError, match="'blur'.*valid: remake, strokes, width, dropout, wobble"):
         parse_ops("width,blur")
 
 

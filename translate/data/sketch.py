@@ -8,6 +8,8 @@ the order they are applied, each on a sample with probability p:
 
   remake   p 0.3  replace A by edges re-made from B by another method: XDoG or Canny (half each), smoothing
                   sigma 1.5-3 px (what a hand keeps of a photo differs from what HED keeps)
+  strokes  p 0.5  redraw the lines as separate pen strokes that meet imprecisely, without specks of texture
+                  (translate/data/strokes.py, modelled on the statistics of real hand-drawn sketches)
   width    p 0.5  thicken the strokes by a k x k erosion of the bright paper, k in {2, 3, 4, 5} (+1 to +4 px). Never
                   thinned: the dataset's strokes are 1-2 px, so any thinning erases them
   dropout  p 0.5  paper over 5-30 % of the image in smooth blobs 6-16 px across, so strokes break into pieces (single
@@ -19,9 +21,10 @@ the order they are applied, each on a sample with probability p:
 Sizes are in pixels, chosen for 256 px crops; probabilities and ranges are judgement, not tuned: score the (a) vs
 (b) sketches of datasets/prepare.py edges to tune them.
 
-Exact resume: op k of OPS draws every random number from torch.Generator seeded with derive_seed(seed, k), where
-`seed` comes from the sample's key, so an augmented sketch depends on the key alone: not on the worker, the
-process, the global RNGs or which other ops are on.
+Exact resume: each op draws every random number from torch.Generator seeded with derive_seed(seed, STREAMS[op]),
+where `seed` comes from the sample's key (an op added later takes a new stream, so the others draw as before), so
+an augmented sketch depends on the key alone: not on the worker, the process, the global RNGs or which other ops
+are on.
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ import torch
 import torch.nn.functional as F
 
 from translate.data.sampler import derive_seed
+from translate.data.strokes import restroke
 
-OPS = ("remake", "width", "dropout", "wobble")  # application order; an op's index is its random stream
+OPS = ("remake", "strokes", "width", "dropout", "wobble")  # application order
+STREAMS = {"remake": 0, "width": 1, "dropout": 2, "wobble": 3, "strokes": 5}  # each op's random stream
+CHOOSER_STREAM = 4  # whether a sample is augmented at all (SketchAugment's p)
 METHODS = ("canny", "xdog")
-REMAKE_P, WIDTH_P, DROPOUT_P, WOBBLE_P = 0.3, 0.5, 0.5, 0.5
+REMAKE_P, STROKES_P, WIDTH_P, DROPOUT_P, WOBBLE_P = 0.3, 0.5, 0.5, 0.5, 0.5
 REMAKE_SIGMA = (1.5, 3.0)
 WIDTH_KERNELS = (2, 3, 4, 5)
 DROPOUT_FRACTION, DROPOUT_BLOB = (0.05, 0.3), (6.0, 16.0)
@@ -163,6 +169,12 @@ def _random_remake(a: torch.Tensor, b: torch.Tensor, generator: torch.Generator)
     return remake(b, a.shape[1], method, _uniform(generator, *REMAKE_SIGMA))
 
 
+def _random_strokes(a: torch.Tensor, b: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    if _uniform(generator) >= STROKES_P:
+        return a
+    return restroke(a, generator)
+
+
 def _random_width(a: torch.Tensor, b: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     if _uniform(generator) >= WIDTH_P:
         return a
@@ -188,7 +200,8 @@ def _random_wobble(a: torch.Tensor, b: torch.Tensor, generator: torch.Generator)
 
 
 _RANDOM: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]] = {
-    "remake": _random_remake, "width": _random_width, "dropout": _random_dropout, "wobble": _random_wobble}
+    "remake": _random_remake, "strokes": _random_strokes, "width": _random_width, "dropout": _random_dropout,
+    "wobble": _random_wobble}
 
 
 class SketchAugment:
@@ -196,10 +209,10 @@ class SketchAugment:
     parse_ops), on a share `p` of the samples; the photo B is only read (by remake). A function of (a, b, seed)
     alone; B is never changed.
 
-    Why p: with every op at its own probability only 9% of samples keep the dataset's edges, and the model is then
-    worse on exactly the edges it is scored on (measured: +14% perceptual distance on them after 60 minutes); p < 1
-    keeps a share of clean samples. Whether a sample is augmented is drawn from its own stream (index len(OPS)), so
-    the ops' streams, and every augmented sample, are the same for any p."""
+    Why p: with remake, width, dropout and wobble at their own probabilities only 9% of samples keep the dataset's
+    edges, and the model is then worse on exactly the edges it is scored on (measured: +14% perceptual distance on
+    them after 60 minutes); p < 1 keeps a share of clean samples. Whether a sample is augmented is drawn from its own
+    stream (CHOOSER_STREAM), so the ops' streams, and every augmented sample, are the same for any p."""
 
     def __init__(self, ops: str = "", p: float = 1.0):
         if not 0 <= p <= 1:
@@ -208,14 +221,14 @@ class SketchAugment:
 
     def __call__(self, a: torch.Tensor, b: torch.Tensor, seed: int) -> torch.Tensor:
         if self.p < 1:
-            chooser = torch.Generator().manual_seed(derive_seed(seed, len(OPS)))
+            chooser = torch.Generator().manual_seed(derive_seed(seed, CHOOSER_STREAM))
             if torch.rand((), generator=chooser) >= self.p:
                 return a  # this sample keeps the dataset's edges
         # a grey sketch stored as RGB (edges2handbags) is augmented once, not three times: the same result, 3x faster
         grey = a.shape[0] > 1 and torch.equal(a[1:], a[:1].expand_as(a[1:]))
         x = a[None, :1] if grey else a[None]
         for op in self.ops:
-            generator = torch.Generator().manual_seed(derive_seed(seed, OPS.index(op)))
+            generator = torch.Generator().manual_seed(derive_seed(seed, STREAMS[op]))
             x = _RANDOM[op](x, b[None], generator)
         return x[0].expand_as(a).contiguous()
 
