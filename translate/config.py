@@ -40,8 +40,8 @@ class DataConfig:
     crop_size: int = 256
     preprocess: str = "resize_and_crop"  # resize_and_crop | crop | scale_width_and_crop | none
     flip: bool = True
-    # pix2pix training only: make the input edge map look drawn, e.g. "width,dropout,wobble,remake" or "all";
-    # "" = off (the paper). Ops and their strengths: translate/data/sketch.py
+    # pix2pix training only: make the input edge map look drawn, e.g. "width,dropout,wobble,remake", "strokes" or
+    # "all"; "" = off (the paper). Ops and their strengths: translate/data/sketch.py
     sketch_augment: str = ""
     # the share of training samples that get those ops; the rest keep the dataset's own edges, which is what the
     # model is scored on (1.0: every sample; the ops' own probabilities still apply within it)
