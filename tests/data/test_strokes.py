@@ -1,12 +1,19 @@
 """The `strokes` sketch augmentation (translate/data/strokes.py): thinning to one-pixel lines, pruning spurs and
 specks, lines cut into strokes that each move at most SHIFT px, seeded, and the other ops' random streams untouched."""
 
+import importlib.util
+import json
+import sys
+
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from scipy import ndimage
 
 from tests.data.test_sketch import drawing_array, photo_array, tensor
+from tests.helpers import REPO
 from translate.data import strokes
 from translate.data.sketch import SketchAugment
 from translate.data.strokes import crossings, prune, restroke, thin
@@ -90,3 +97,24 @@ def test_the_other_ops_draw_as_before_when_strokes_joins_them():
     assert 3 <= len(untouched) <= 13  # the op's own probability is a half
     for key in untouched:
         assert torch.equal(SketchAugment("all")(a, b, key), SketchAugment("remake,width,dropout,wobble")(a, b, key))
+
+
+def test_stroke_stats_counts_a_known_drawing_and_its_redrawn_strokes(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("stroke_stats", REPO / "tools" / "stroke_stats.py")
+    stats = sys.modules.setdefault("stroke_stats", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(stats)
+    lines = torch.zeros(1, 1, 256, 256, dtype=torch.bool)
+    lines[..., 128, 28:228] = True  # one 200 px line
+    lines[..., 28:228, 128] = True  # crossed by another
+    counted = stats.statistics(torch.where(lines[0], -1.0, 1.0))
+    assert counted == {"ink_share": pytest.approx(399 / 256**2), "line_px": 399, "pieces": 1, "specks": 0,
+                       "stroke_ends": 4, "branch_points": 1}
+
+    folder = tmp_path / "sketches"
+    folder.mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(drawing_array(256)).save(folder / f"{name}.png")
+    assert stats.main([str(folder), "--restroke", "--sheet", str(tmp_path / "sheet.png")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["images"] == 2 and printed["restroke"] is True and printed["pieces"] > 4
+    assert Image.open(tmp_path / "sheet.png").size == (2 * 256, 2 * 256)  # two sketches, before above after
