@@ -101,8 +101,8 @@ def bench_convert(args) -> dict:
     variants = {
         "reference": None,
         "ours_eager": ["--compile", "off"],
-        "ours_compile_cold": ["--compile", "auto"],  # a fresh inductor cache: pays the full compile
-        "ours_compile_cached": ["--compile", "auto"],  # the cache the cold run filled
+        "ours_compile_cold": ["--compile", "on"],  # a fresh inductor cache: pays the full compile (auto: GPUs only)
+        "ours_compile_cached": ["--compile", "on"],  # the cache the cold run filled
     }
     runs = []
     for repeat in range(args.repeats):
