@@ -119,22 +119,27 @@ class ReferenceTraining:
 
     def pause_and_snapshot(self, dest: Path) -> int:
         """Pause the process group, copy the last saved generator to `dest`; the steps trained so far."""
-        for _ in range(20):
-            self.stop_group()
-            try:  # the reference writes its .pth in place: a paused save may be half written
-                torch.load(self.latest, map_location="cpu", weights_only=True)
-                break
-            except (OSError, RuntimeError, EOFError):
-                os.killpg(self.process.pid, signal.SIGCONT)
-                self.train_until(self.state["seconds"] + 1)
-        else:
-            state = "not complete" if self.latest.exists() else "not written"
-            raise SystemExit(f"{self.latest}: {state} after 20 s more of training; see {self.log}")
+        self.pause_at_complete_save()
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.latest, dest)
         self.state["steps"] = self.steps_before + self.steps_in_log()
         write_text_atomic(self.state_path, json.dumps(self.state))
         return self.state["steps"]
+
+    def pause_at_complete_save(self) -> None:
+        """Pause the process group at a moment its last save is complete: the reference writes its .pth in place, so
+        a pause (or a kill) during a save leaves it half written, for a snapshot or a later --continue_train to trip
+        on. Until the file loads, let it train on a second at a time."""
+        for _ in range(20):
+            self.stop_group()
+            try:
+                torch.load(self.latest, map_location="cpu", weights_only=True)
+                return
+            except (OSError, RuntimeError, EOFError):
+                os.killpg(self.process.pid, signal.SIGCONT)
+                self.train_until(self.state["seconds"] + 1)
+        state = "not complete" if self.latest.exists() else "not written"
+        raise SystemExit(f"{self.latest}: {state} after 20 s more of training; see {self.log}")
 
     def stop_group(self) -> None:
         """SIGSTOP the group and wait until every process in it has stopped: the signal is delivered asynchronously,
@@ -155,7 +160,14 @@ class ReferenceTraining:
         os.killpg(self.process.pid, signal.SIGCONT)
 
     def stop(self) -> None:
+        """Kill the process group, between saves: a kill during one would leave the next run's --continue_train a
+        half-written file."""
         if self.process.poll() is None:
+            if self.latest.exists():
+                try:
+                    self.pause_at_complete_save()
+                except SystemExit:  # it exited, or never completed a save: nothing better to wait for
+                    pass
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
