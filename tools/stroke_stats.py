@@ -26,7 +26,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from translate.data.folders import list_images  # noqa: E402
-from translate.data.strokes import SPECK, _label, crossings, restroke, thin  # noqa: E402
+from translate.data.strokes import SPECK, branch_points, components, restroke, thin  # noqa: E402
 
 SIDE = 256
 SHEET = 8
@@ -45,12 +45,12 @@ def statistics(sketch: torch.Tensor) -> dict[str, float]:
     """The module docstring's statistics of one (1, H, W) sketch in [-1, 1]."""
     ink = sketch[None] < 0
     lines = thin(ink)
-    labels, count = _label(lines.numpy()[:, 0])
+    labels, count = components(lines.numpy())
     sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     neighbours = F.conv2d(lines.float(), torch.ones(1, 1, 3, 3), padding=1) - lines.float()
     return {"ink_share": ink.float().mean().item(), "line_px": int(lines.sum()), "pieces": count,
             "specks": int((sizes < SPECK).sum()), "stroke_ends": int((lines & (neighbours == 1)).sum()),
-            "branch_points": int((lines & (crossings(lines.to(torch.uint8)) >= 3)).sum())}
+            "branch_points": int(branch_points(lines).sum())}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from translate.data.sampler import derive_seed
-from translate.data.strokes import restroke
+from translate.data.strokes import components, restroke
 
 OPS = ("remake", "strokes", "width", "dropout", "wobble")  # application order
 STREAMS = {"remake": 0, "width": 1, "dropout": 2, "wobble": 3, "strokes": 5}  # each op's random stream
@@ -93,15 +93,11 @@ def hysteresis(strong: torch.Tensor, weak: torch.Tensor) -> torch.Tensor:
     """Weak edge pixels 8-connected to a strong one (Canny 1986): the 8-connected components of `weak` (per image
     plane of a (..., H, W) mask) that hold a strong pixel.
 
-    Labelled in one pass by scipy (a dependency of albumentations), about 1 ms at 256 px. Growing from the strong
+    Labelled in one pass (strokes.components), about 1 ms at 256 px. Growing from the strong
     pixels by repeated 3x3 dilations gives the same mask but takes one step per pixel of the longest weak chain
     (tens of ms on handbag photos), and kornia's own hysteresis needs eight convolutions per step.
     """
-    from scipy import ndimage
-
-    plane = np.zeros((3,) * weak.dim(), dtype=bool)
-    plane[(1,) * (weak.dim() - 2)] = True  # 3x3 neighbours within one image, never across the batch
-    labels, _ = ndimage.label(weak.cpu().numpy(), structure=plane)
+    labels, _ = components(weak.cpu().numpy())
     kept = np.unique(labels[(strong & weak).cpu().numpy()])
     return torch.from_numpy(np.isin(labels, kept[kept > 0])).to(weak.device)
 

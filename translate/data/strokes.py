@@ -1,15 +1,15 @@
 """Edge maps redrawn as a person draws them: the `strokes` op of the sketch augmentation (translate/data/sketch.py).
 
 Why: the hand-drawn QMUL handbag sketches differ from the dataset's HED edges less in ink (both 2.3% of the image)
-or framing than in how the lines are built (tools/drawn_sketches.py stats, at 256 px): a person draws a contour as
+or framing than in how the lines are built (tools/stroke_stats.py, at 256 px): a person draws a contour as
 several separate strokes that meet imprecisely (gaps, overshoots, crossings at the corners), and leaves out the
 specks of texture HED keeps. The photo-derived ops (remake, width, dropout, wobble) change edges as another edge
 detector, a thicker pen, lost ink or a shaky hand would; none of them builds a line out of strokes. This op does:
 
   1. thin the ink to one-pixel lines (Zhang & Suen 1984, "A fast parallel algorithm for thinning digital patterns")
-  2. drop components shorter than SPECK px: texture a hand does not draw
-  3. cut the lines into strokes: at every branch point (crossing number >= 3) and at random points, on average one
-     cut every CUT_EVERY px of line, each cut removing the 3 x 3 around it
+  2. prune the spurs and specks shorter than SPECK px: texture a hand does not draw
+  3. cut the lines into strokes: at a share BRANCH_CUT of the branch points (crossing number >= 3) and at random
+     points, on average one cut every CUT_EVERY px of line, each cut removing the 3 x 3 around it
   4. move each stroke by its own random offset, at most SHIFT px per axis: where strokes met they now leave a gap
      or run past each other, as drawn strokes do
   5. draw the strokes back, one pixel wide (the dataset's HED strokes are 1-2 px; the width op thickens)
@@ -61,15 +61,18 @@ def thin(ink: torch.Tensor) -> torch.Tensor:
     return x.bool()
 
 
-def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """The 8-connected components of a (..., H, W) bool mask, labelled within each image plane, never across the
+    batch: (labels, count), by scipy (a dependency of albumentations) in one pass."""
     from scipy import ndimage
 
-    structure = np.zeros((3, 3, 3), dtype=bool)
-    structure[1] = True  # 8-connected within an image, never across the batch
-    return ndimage.label(mask, structure=structure)
+    plane = np.zeros((3,) * mask.ndim, dtype=bool)
+    plane[(1,) * (mask.ndim - 2)] = True  # 3x3 neighbours within one image
+    return ndimage.label(mask, structure=plane)
 
 
-def _branch_points(lines: torch.Tensor) -> torch.Tensor:
+def branch_points(lines: torch.Tensor) -> torch.Tensor:
+    """Pixels of one-pixel `lines` (N, 1, H, W) bool where three or more lines meet."""
     return lines & (crossings(lines.to(torch.uint8)) >= 3)
 
 
@@ -107,10 +110,10 @@ def restroke(sketch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     lines = prune(skeleton, max(1, round(SPECK * scale)))
     # 3. cuts at the branch points and at random points about CUT_EVERY px apart: one contour, several strokes
     draws = torch.rand((2, *lines.shape), generator=generator)
-    cut = (_branch_points(lines) & (draws[0] < BRANCH_CUT)) | (lines & (draws[1] < 1 / max(2.0, CUT_EVERY * scale)))
+    cut = (branch_points(lines) & (draws[0] < BRANCH_CUT)) | (lines & (draws[1] < 1 / max(2.0, CUT_EVERY * scale)))
     strokes = lines & ~_dilate(cut)
     # 4. each stroke its own offset, whole pixels so that the lines stay one pixel wide
-    labels, count = _label(strokes.numpy()[:, 0])
+    labels, count = components(strokes.numpy()[:, 0])
     limit = max(1, round(SHIFT * scale))
     offsets = torch.randint(-limit, limit + 1, (count + 1, 2), generator=generator)
     image, ys, xs = np.nonzero(labels)

@@ -42,13 +42,18 @@ def emulated_precision(precision: str, device: str | torch.device) -> str | None
     slower in bf16 than in fp32, where an AMX CPU ran convert 2.5x faster."""
     if PRECISIONS.get(precision) is None or torch.device(device).type != "cpu":
         return None
-    probe, instructions = {"bf16": ("_is_mkldnn_bf16_supported", "AMX or AVX512-BF16"),
-                           "fp16": ("_is_mkldnn_fp16_supported", "AMX-FP16 or AVX512-FP16")}[precision]
-    supported = getattr(torch.ops.mkldnn, probe, None)
-    if supported is None or supported():
-        return None  # a torch without the probe: no claim either way
+    if cpu_has_native(precision) is not False:
+        return None  # native, or a torch without the probe: no claim either way
+    instructions = {"bf16": "AMX or AVX512-BF16", "fp16": "AMX-FP16 or AVX512-FP16"}[precision]
     return (f"{precision} on this CPU is emulated (no native {precision} instructions, e.g. {instructions}): "
             "expect it to run several times slower than fp32")
+
+
+def cpu_has_native(precision: str) -> bool | None:
+    """Whether oneDNN reports native `precision` ("bf16" or "fp16") instructions on this CPU; None for a torch
+    without that probe."""
+    probe = getattr(torch.ops.mkldnn, f"_is_mkldnn_{precision}_supported", None)
+    return None if probe is None else bool(probe())
 
 
 class SampleNorm(nn.Module):

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from translate import config as config_lib
+from translate.inference.translator import cpu_has_native
 
 log = logging.getLogger(__name__)
 AUTO = "auto"
@@ -31,8 +32,7 @@ def native_bf16(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-        return bool(probe is not None and probe())
+        return bool(cpu_has_native("bf16"))  # a torch without the probe: no
     return False
 
 
