@@ -33,7 +33,8 @@ class DataConfig:
 
     root: str = ""
     source: str = ""  # domain adaptation (DANN, DTN): source-domain folder (labeled: ROOT/<class>/<image>)
-    target: str = ""  # ... and target-domain folder (labels, if any, unused); pix2pix with model.domain_weight too
+    # ... and target-domain folder (labels, if any, unused); pix2pix with model.domain_weight or target_gan_weight too
+    target: str = ""
     phase: str = "train"
     direction: str = "AtoB"  # AtoB or BtoA: which side of a pair (or which domain) is the input
     load_size: int = 286

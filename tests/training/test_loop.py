@@ -83,10 +83,12 @@ RESUME_EXTRAS = {
 # and target draws): {drawn} is a folder of target images
 HINTS_AND_DOMAIN = ["model.generator=unet_lite1", *HINTED, "model.domain_weight=1",
                     "data.target={drawn}"]
+TARGET_GAN = ["model.target_gan_weight=1", "data.target={drawn}"]  # ... or a second D on the outputs (D_T)
 
 
 @pytest.mark.parametrize("name, extra", [*((name, RESUME_EXTRAS.get(name, [])) for name in MODELS),
-                                         ("pix2pix", HINTS_AND_DOMAIN)], ids=[*MODELS, "pix2pix-hints-domain"])
+                                         ("pix2pix", HINTS_AND_DOMAIN), ("pix2pix", TARGET_GAN)],
+                         ids=[*MODELS, "pix2pix-hints-domain", "pix2pix-target-gan"])
 def test_resume_after_kill_equals_uninterrupted(name, extra, tmp_path):
     if any("{drawn}" in e for e in extra):
         write_images(tmp_path / "drawn", 3, (32, 32), seed=5)

@@ -21,6 +21,15 @@ pretrained-encoder U-Net, each averaged over positions) of the paired inputs (so
 encoder to make the two alike, so that the decoder, trained on edges, meets drawn sketches as it met edges.
 L_G += domain_weight * L_d, lambda_p = 2 / (1 + exp(-gamma p)) - 1 (sec. 5.2.2). domain_weight 0 is its own
 baseline: no target is read, everything else is equal.
+
+With `model.target_gan_weight` > 0, output-space adaptation (Tsai et al., CVPR 2018, "Learning to Adapt Structured
+Output Space", eq. 2-4) instead: an unconditional discriminator D_T (same kind and size as D, on the output alone)
+tells G's outputs from the paired inputs (source, eq. 4's label 1) from its outputs from `data.target`'s inputs, and
+G gets  L_G += target_gan_weight * L_adv(G(target))  (eq. 2-3: the target outputs judged as source). The source
+outputs are D_T's "real" side and get no gradient from it, so D_T measures only what tells the two kinds of input
+apart in what G makes of them (white holes, smears), not what tells a translation from a photo: that is D's job.
+Both batches go through G in one forward, so the decoder's batch statistics see both kinds of input. Like
+domain_weight, 0 is its own baseline and reads no target.
 """
 
 from __future__ import annotations
@@ -65,6 +74,7 @@ class Pix2PixConfig(GanOptions):
     domain_hidden: int = 256
     domain_layers: int = 1
     grl_gamma: float = 10.0
+    target_gan_weight: float = 0.0  # > 0: output-space adaptation (D_T on G's outputs) against data.target's inputs
 
 
 class Pix2Pix:
@@ -78,6 +88,9 @@ class Pix2Pix:
         if cfg.colour_hints and cfg.generator in PRETRAINED_GENERATORS and cfg.in_channels != 3:
             raise ValueError(f"model.colour_hints with {cfg.generator} needs an RGB input (in_channels 3), got "
                              f"{cfg.in_channels}")
+        if cfg.domain_weight > 0 and cfg.target_gan_weight > 0:
+            raise ValueError("model.domain_weight and model.target_gan_weight are two ways to adapt to data.target "
+                             "(on the encoder's features, on the outputs); set one of them")
         if cfg.colour_hints and cfg.inference_mode != "eval":
             raise ValueError("model.colour_hints needs model.inference_mode=eval: train-mode inference normalises "
                              "each image by its own statistics, which removes the colour the hints ask for")
@@ -96,6 +109,11 @@ class Pix2Pix:
         self.adapt = cfg.domain_weight > 0
         if self.adapt:  # weight 0: no classifier at all (DDP would wait for gradients of an unused net)
             self._add_domain_classifier(generator)
+        self.adapt_outputs = cfg.target_gan_weight > 0
+        if self.adapt_outputs:
+            self.raw["D_T"] = build_discriminator(cfg.discriminator, cfg.out_channels, **discriminator_kwargs(cfg))
+            self.nets["D_T"] = self.raw["D_T"]
+            self.optimizers["D_T"] = adam(self.raw["D_T"].parameters(), lr=cfg.lr, beta1=cfg.beta1)
         load_initial_weights(cfg.init_from, {"G": generator})
         self.ema = {"G": EMA(generator, cfg.tricks.ema_decay)} if cfg.tricks.ema_decay > 0 else {}
         self.extra_state = {f"ema_{k}": v for k, v in self.ema.items()}
@@ -122,6 +140,8 @@ class Pix2Pix:
         if self.adapt:  # one forward: the encoder on edges and drawn sketches, the decoder on the edges
             fake_b, domain_features = G(g_input, target=self.target_input(batch),
                                         pooled_stages=tuple(cfg.domain_stages))
+        elif self.adapt_outputs:  # one forward of both batches: the decoder's batch statistics see both
+            fake_b, fake_t = G(torch.cat([g_input, self.target_input(batch)])).split(real_a.shape[0])
         else:
             fake_b = G(g_input)
 
@@ -137,19 +157,30 @@ class Pix2Pix:
                 D, torch.cat([real_a, real_b], 1), torch.cat([real_a, fake_b_d], 1), cfg.gan_mode, tricks, step)
             accelerator.backward(loss_d)
             self.optimizers["D"].step()
+        out = {}
+        if self.adapt_outputs:  # Tsai et al. eq. 4: source outputs are D_T's real side, target outputs its fake side
+            set_requires_grad(self.raw["D_T"], True)
+            self.optimizers["D_T"].zero_grad(set_to_none=True)
+            out["loss_D_T"] = adversarial.discriminator_loss(self.nets["D_T"], fake_b.detach(), fake_t, cfg.gan_mode,
+                                                             tricks, step)
+            accelerator.backward(out["loss_D_T"])
+            self.optimizers["D_T"].step()
+            set_requires_grad(self.raw["D_T"], False)
 
         set_requires_grad(self.raw["D"], False)
         self.optimizers["G"].zero_grad(set_to_none=True)
         loss_g_gan = adversarial.generator_loss(self.raw["D"], torch.cat([real_a, fake_b], 1), cfg.gan_mode, tricks,
                                                 step)
         loss_g_l1 = losses.l1_loss(fake_b, real_b) * cfg.lambda_l1
-        out = {}
         if self.perceptual is not None:
             features = self.perceptual.to(real_b.device)  # a no-op after the first step
             with torch.no_grad():
                 real_features = features(real_b)
             out["loss_G_perceptual"] = losses.perceptual_loss(features(fake_b), real_features) * cfg.lambda_perceptual
         loss_g = loss_g_gan + loss_g_l1 + out.get("loss_G_perceptual", 0.0)
+        if self.adapt_outputs:  # eq. 2-3: the target outputs judged as source ones
+            out["loss_G_T"] = adversarial.generator_loss(self.raw["D_T"], fake_t, cfg.gan_mode, tricks, step)
+            loss_g = loss_g + cfg.target_gan_weight * out["loss_G_T"]
         if self.adapt:
             self.optimizers["domain"].zero_grad(set_to_none=True)
             lambd = losses.grl_lambda(progress.fraction, cfg.grl_gamma)
@@ -196,12 +227,14 @@ class Pix2Pix:
 
 
 def make_dataset(data_cfg, cfg: Pix2PixConfig, train: bool = True) -> PairedDataset:
-    if cfg.domain_weight > 0 and not data_cfg.target:
-        raise ValueError("model.domain_weight needs data.target: a folder of unpaired inputs of the kind to adapt "
-                         "to (e.g. hand-drawn sketches)")
+    adapts = cfg.domain_weight > 0 or cfg.target_gan_weight > 0
+    if adapts and not data_cfg.target:
+        option = "model.domain_weight" if cfg.domain_weight > 0 else "model.target_gan_weight"
+        raise ValueError(f"{option} needs data.target: a folder of unpaired inputs of the kind to adapt to (e.g. "
+                         f"hand-drawn sketches)")
     return PairedDataset(data_cfg.root, phase=data_cfg.phase, channels_a=cfg.in_channels,
                          channels_b=cfg.out_channels, direction=data_cfg.direction, load_size=data_cfg.load_size,
                          crop_size=data_cfg.crop_size, preprocess=data_cfg.preprocess, flip=data_cfg.flip,
                          train=train, sketch_augment=data_cfg.sketch_augment,
                          sketch_augment_p=data_cfg.sketch_augment_p, colour_hints=cfg.colour_hints,
-                         target=data_cfg.target if train and cfg.domain_weight > 0 else "")
+                         target=data_cfg.target if train and adapts else "")
