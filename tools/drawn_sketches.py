@@ -6,12 +6,16 @@ beside the dataset's own edges, scored the same way on the same validation photo
     python tools/drawn_sketches.py score runs/hb_cpu_s0/export --split runs/handbags_split --drawn runs/qmul_split \
         --out runs/drawn/cpu_s0 [--before NORMALISER_EXPORT]
 
-`score` translates (a) the left (edges) halves of SPLIT/val and (drawn) DRAWN/val/sketch with `translate convert` at
-the model's training scale (with --before, the sketches first go through that export, a sketch normaliser), and
-scores each set: KID and FID (EfficientNet-Lite0) against the SPLIT/val photos at the model's size, and the share of
-outputs whose Lite0 top 5 holds a bag class (purse, mailbag, backpack, wallet); the photos themselves are scored for
-that share too, the line a translation can reach. Prints and writes OUT/scores.json; OUT/samples.png shows drawn
-sketches, their outputs, dataset edges, their outputs, and the photos of those edges.
+`score` translates (edges) the left (edges) halves of SPLIT/val, (drawn) DRAWN/val/sketch and (photo_edges)
+DRAWN/val/photo_edges, the edge maps of the photos those sketches were drawn from, with `translate convert` at the
+model's training scale (with --before, every set first goes through that export, a sketch normaliser), and scores
+each set: KID and FID (EfficientNet-Lite0) against the SPLIT/val photos at the model's size, and the share of outputs
+whose Lite0 top 5 holds a bag class (purse, mailbag, backpack, wallet); the photos themselves are scored for that
+share too, the line a translation can reach. photo_edges separates the two things that differ between the drawings
+and the dataset edges: its bags are the drawings' (other bags than the validation photos, framed with more margin),
+its lines an edge detector's. Prints and writes OUT/scores.json; OUT/samples.png shows drawn sketches, their
+outputs, the photo edges of the same bags, their outputs, dataset edges, their outputs, and the photos of those
+edges.
 """
 
 from __future__ import annotations
@@ -68,7 +72,8 @@ def score(args) -> dict:
     cut_halves(pairs, args.split / "val", data / "edges", "left")
     cut_halves(pairs, args.split / "val", data / f"photos_{size}", "right", size)
     photos = data / f"photos_{size}"
-    sets = {"edges": data / "edges", "drawn": args.drawn / "val" / "sketch"}
+    sets = {"edges": data / "edges", "drawn": args.drawn / "val" / "sketch",
+            "photo_edges": args.drawn / "val" / "photo_edges"}
     scores = {"photos": {"bag_top5": evaluate("imagenet_class", photos, imagenet_class=BAGS)["top5"]}}
     for name, inputs in sets.items():
         outputs = args.out / name
@@ -85,8 +90,10 @@ def score(args) -> dict:
 
 def sample_sheet(args, photos: Path, path: Path) -> None:
     drawn = list_images(args.drawn / "val" / "sketch")[:SAMPLES]
+    photo_edges = list_images(args.drawn / "val" / "photo_edges")[:SAMPLES]
     edges = list_images(args.out / "data" / "edges")[:SAMPLES]
     write_sheet([drawn, [args.out / "drawn" / p.with_suffix(".png").name for p in drawn],
+                 photo_edges, [args.out / "photo_edges" / p.with_suffix(".png").name for p in photo_edges],
                  edges, [args.out / "edges" / p.name for p in edges], [photos / p.name for p in edges]], path)
 
 
@@ -99,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("score", help="score an export on dataset edges and on drawn sketches")
     p.add_argument("model", type=Path, help="a sketch -> handbag export")
     p.add_argument("--split", type=Path, required=True, help="the edges2handbags split (SPLIT/val: A|B files)")
-    p.add_argument("--drawn", type=Path, required=True, help="the QMUL split (DRAWN/val/sketch)")
+    p.add_argument("--drawn", type=Path, required=True, help="the QMUL split (DRAWN/val/sketch, photo_edges)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--before", type=Path, help="an export every sketch goes through first (a sketch normaliser)")
     args = parser.parse_args(argv)

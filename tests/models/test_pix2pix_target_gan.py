@@ -5,7 +5,7 @@ alone, and weight 0 is the plain model."""
 import pytest
 import torch
 
-from tests.helpers import FakeAccelerator, spy_optimizer_steps, tiny_model, write_images
+from tests.helpers import HINTED, FakeAccelerator, spy_optimizer_steps, tiny_model, write_images
 from translate.models.common import Progress
 
 # instance norm and no dropout: each sample's output is its own, so a joint forward equals two separate ones
@@ -63,3 +63,15 @@ def test_adaptation_on_outputs_needs_a_target_and_is_one_way_at_a_time(tmp_path)
     with pytest.raises(ValueError, match="set one of them"):
         tiny_model("pix2pix", tmp_path / "b", "model.target_gan_weight=1", "model.domain_weight=1",
                    f"data.target={tmp_path}")
+
+
+def test_with_colour_hints_d_t_compares_outputs_made_without_hints(tmp_path):
+    """The target carries no hints, so D_T's source side must not either: its step is the same whatever hints the
+    paired batch carries (instance norm: the hinted rows of the joint forward do not reach the others)."""
+    _, model, batch = adapted(tmp_path, 1, "model.generator=unet_lite1", *HINTED)
+    _, twin, _ = adapted(tmp_path / "twin", 1, "model.generator=unet_lite1", *HINTED)
+    recoloured = {**batch, "hints": torch.rand_like(batch["hints"]) * (batch["hints"][:, 3:] > 0)}
+    assert not torch.equal(recoloured["hints"], batch["hints"])
+    for m, b in ((model, batch), (twin, recoloured)):
+        m.train_step(b, FakeAccelerator(), Progress(1, 4))
+    assert all(torch.equal(p, q) for p, q in zip(model.raw["D_T"].parameters(), twin.raw["D_T"].parameters()))

@@ -28,7 +28,9 @@ tells G's outputs from the paired inputs (source, eq. 4's label 1) from its outp
 G gets  L_G += target_gan_weight * L_adv(G(target))  (eq. 2-3: the target outputs judged as source). The source
 outputs are D_T's "real" side and get no gradient from it, so D_T measures only what tells the two kinds of input
 apart in what G makes of them (white holes, smears), not what tells a translation from a photo: that is D's job.
-Both batches go through G in one forward, so the decoder's batch statistics see both kinds of input. Like
+A model that reads colour hints gets none on the target (there is no photo to draw them from), so D_T's source side
+is then G's output from the same edges without hints: otherwise D_T would tell hinted colours from unhinted ones.
+All batches go through G in one forward, so the decoder's batch statistics see every kind of input. Like
 domain_weight, 0 is its own baseline and reads no target.
 """
 
@@ -140,8 +142,10 @@ class Pix2Pix:
         if self.adapt:  # one forward: the encoder on edges and drawn sketches, the decoder on the edges
             fake_b, domain_features = G(g_input, target=self.target_input(batch),
                                         pooled_stages=tuple(cfg.domain_stages))
-        elif self.adapt_outputs:  # one forward of both batches: the decoder's batch statistics see both
-            fake_b, fake_t = G(torch.cat([g_input, self.target_input(batch)])).split(real_a.shape[0])
+        elif self.adapt_outputs:  # one forward of every batch: the decoder's batch statistics see them all
+            unhinted_source = [self.without_hints(real_a)] if self.hint_channels else []
+            outputs = G(torch.cat([g_input, *unhinted_source, self.target_input(batch)])).split(real_a.shape[0])
+            fake_b, source_t, fake_t = outputs[0], outputs[-2], outputs[-1]
         else:
             fake_b = G(g_input)
 
@@ -161,7 +165,7 @@ class Pix2Pix:
         if self.adapt_outputs:  # Tsai et al. eq. 4: source outputs are D_T's real side, target outputs its fake side
             set_requires_grad(self.raw["D_T"], True)
             self.optimizers["D_T"].zero_grad(set_to_none=True)
-            out["loss_D_T"] = adversarial.discriminator_loss(self.nets["D_T"], fake_b.detach(), fake_t, cfg.gan_mode,
+            out["loss_D_T"] = adversarial.discriminator_loss(self.nets["D_T"], source_t.detach(), fake_t, cfg.gan_mode,
                                                              tricks, step)
             accelerator.backward(out["loss_D_T"])
             self.optimizers["D_T"].step()
@@ -205,10 +209,11 @@ class Pix2Pix:
 
     def target_input(self, batch: dict) -> torch.Tensor:
         """The unpaired target inputs as G reads them: no hints (there is no photo to draw them from)."""
-        target = batch["T"]
-        if self.hint_channels:
-            target = torch.cat([target, target.new_zeros(target.shape[0], self.hint_channels, *target.shape[2:])], 1)
-        return target
+        return self.without_hints(batch["T"]) if self.hint_channels else batch["T"]
+
+    def without_hints(self, sketches: torch.Tensor) -> torch.Tensor:
+        """`sketches` as G reads them when no hint is given: empty hint planes appended."""
+        return torch.cat([sketches, sketches.new_zeros(sketches.shape[0], self.hint_channels, *sketches.shape[2:])], 1)
 
     @torch.no_grad()
     def visuals(self, batch: dict) -> dict[str, torch.Tensor]:
