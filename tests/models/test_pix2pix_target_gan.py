@@ -33,7 +33,7 @@ def test_the_target_term_adds_to_g_gradient_in_proportion_to_its_weight(tmp_path
     assert torch.equal(batch["A"], plain_batch["A"]) and torch.equal(batch["T"], batch_two["T"])
     g0, g1, g2 = g_gradients(baseline, plain_batch), g_gradients(one, batch), g_gradients(two, batch)
     # G's gradient is the plain model's plus weight x the gradient of L_adv(G(target)), and that term is not zero
-    assert all(torch.allclose(g2[k] - g1[k], g1[k] - g0[k], atol=1e-5) for k in g0)
+    assert all(torch.allclose(g2[k] - g1[k], g1[k] - g0[k], atol=1e-4) for k in g0)  # float32 sums: ~3e-5
     assert any(not torch.allclose(g1[k], g0[k], atol=1e-5) for k in g0)
 
 
