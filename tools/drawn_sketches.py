@@ -6,7 +6,7 @@ beside the dataset's own edges, scored the same way on the same validation photo
     python tools/drawn_sketches.py score runs/hb_cpu_s0/export --split runs/handbags_split --drawn runs/qmul_split \
         --out runs/drawn/cpu_s0 [--before NORMALISER_EXPORT]
 
-`score` translates (edges) the left (edges) halves of SPLIT/val, (drawn) DRAWN/val/sketch and (photo_edges)
+`score` translates (edges) the left halves of SPLIT/val, (drawn) DRAWN/val/sketch and (photo_edges)
 DRAWN/val/photo_edges, the edge maps of the photos those sketches were drawn from, with `translate convert` at the
 model's training scale (with --before, every set first goes through that export, a sketch normaliser), and scores
 each set: KID and FID (EfficientNet-Lite0) against the SPLIT/val photos at the model's size, and the share of outputs
